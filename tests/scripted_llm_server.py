@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 
 #: mini-swe-agent's "I am done" command (its output's first line ends the run).
@@ -42,7 +43,8 @@ class RecordedRequest:
     """A request as the server received it."""
 
     path: str
-    headers: dict[str, str]
+    #: As received; lookups ignore case, as HTTP header names do (clients send either).
+    headers: Message
     body: dict[str, Any]
     raw: bytes = field(repr=False, default=b"")
 
@@ -177,7 +179,7 @@ class ScriptedLLMServer:
                 except json.JSONDecodeError:
                     body = {}
                 with server._lock:
-                    server.requests.append(RecordedRequest(self.path, dict(self.headers), body, raw))
+                    server.requests.append(RecordedRequest(self.path, self.headers, body, raw))
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"unsupported path {self.path}"}})
                     return

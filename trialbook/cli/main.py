@@ -54,12 +54,26 @@ def build_app(modules: list[str] | None = None) -> typer.Typer:
     )
 
     @new.callback()
-    def _group() -> None:
+    def _group(
+        version: bool = typer.Option(
+            False, "--version", is_eager=True, callback=_print_version,
+            help="Print trialbook's version and exit.",
+        ),
+    ) -> None:
         """Run agents on tasks, record every trial, and turn the tree into scores and data."""
 
     for name in modules or COMMAND_MODULES:
         importlib.import_module(f"trialbook.cli.{name}").register(new)
     return new
+
+
+def _print_version(value: bool) -> None:
+    """``trialbook --version``: the package version (one source: ``trialbook.__version__``)."""
+    if value:
+        from trialbook import __version__
+
+        typer.echo(f"trialbook {__version__}")
+        raise typer.Exit()
 
 
 def __getattr__(name: str) -> typer.Typer:

@@ -1,23 +1,43 @@
 #!/usr/bin/env bash
-# Install what trialbook needs on a fresh Debian machine with Python 3.11:
-# bubblewrap (the sandbox) and git via apt, and a virtualenv in .venv with the package.
-# Usage: dev/setup.sh [--test]   (--test adds the test extras and chromium for browser tests)
+# Install trialbook on a fresh Debian machine with Python >= 3.11, exactly as locked in uv.lock.
+#
+#   dev/setup.sh            the package and its runtime needs (bubblewrap, git): for the demo
+#   dev/setup.sh --test     + the test extra and the reference tools (swebench, LLaMA-Factory)
+#
+# System packages come from apt; the script says what it installs and asks sudo only when
+# not root. Python packages come from uv.lock through a pinned uv kept in .venv-tools/, so
+# a new upstream release never changes what a fresh clone gets. Environment:
+#   PYTHON=python3.13                  the interpreter (default: the first >= 3.11 found)
+#   UV_PROJECT_ENVIRONMENT=.venv-py313 where the environment goes (default: .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+UV_VERSION="0.13.9"
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
+# --- system packages -------------------------------------------------------------------
 apt_pkgs=()
 command -v bwrap >/dev/null 2>&1 || apt_pkgs+=(bubblewrap)
 command -v git >/dev/null 2>&1 || apt_pkgs+=(git)
-if [ "$want_test" = 1 ] && ! command -v chromium >/dev/null 2>&1; then apt_pkgs+=(chromium); fi
+# Chromium only when the suite has browser tests (they live in tests/browser/).
+if [ "$want_test" = 1 ] && [ -d tests/browser ] && ! command -v chromium >/dev/null 2>&1; then
+  apt_pkgs+=(chromium)
+fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
-  echo "installing with apt-get: ${apt_pkgs[*]}" >&2
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+  if [ "$(id -u)" = 0 ]; then
+    SUDO=()
+  elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "setup.sh: please install these Debian packages first: apt-get install -y ${apt_pkgs[*]}" >&2
+    exit 1
+  fi
+  echo "setup.sh: installing Debian packages: ${apt_pkgs[*]}${SUDO:+ (with sudo)}" >&2
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
 fi
 
+# --- Python and a pinned uv ----------------------------------------------------------------
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
   for cand in python3.11 python3.12 python3.13 python3; do
@@ -27,12 +47,20 @@ if [ -z "$PY" ]; then
   done
 fi
 [ -n "$PY" ] || { echo "setup.sh: Python >= 3.11 not found" >&2; exit 1; }
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+PY="$(command -v "$PY")"
+UV=.venv-tools/bin/uv
+if ! { [ -x "$UV" ] && [ "$("$UV" --version 2>/dev/null | cut -d' ' -f2)" = "$UV_VERSION" ]; }; then
+  echo "setup.sh: installing uv $UV_VERSION into .venv-tools/" >&2
+  rm -rf .venv-tools
+  "$PY" -m venv .venv-tools
+  .venv-tools/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+fi
+
+# --- the locked environment -----------------------------------------------------------------
+export UV_PYTHON_DOWNLOADS=never
 if [ "$want_test" = 1 ]; then
-  .venv/bin/python -m pip install -q -e ".[test]"
-  # swebench is the reference our grading is compared with; only its harness modules are used.
-  .venv/bin/python -m pip install -q --no-deps "swebench>=5.0,<6" "llamafactory>=0.9.5,<0.10"
+  "$UV" sync -q --locked --python "$PY" --extra test --group reference
 else
-  .venv/bin/python -m pip install -q -e .
+  # --inexact: the demo's set-up leaves test packages of an earlier --test set-up in place.
+  "$UV" sync -q --locked --inexact --python "$PY"
 fi

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Set up (apt packages, .venv with test extras) and run the whole test suite.
+# Set up from uv.lock (apt packages, .venv with the test extra and reference tools), lint
+# with ruff, and run the whole test suite. Extra arguments go to pytest.
 # pytest's exit code 5 (no tests collected) is a failure like any other non-zero code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash dev/setup.sh --test
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+venv="${UV_PROJECT_ENVIRONMENT:-.venv}"
+"$venv/bin/ruff" check trialbook tests benchmarks
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"

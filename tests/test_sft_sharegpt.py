@@ -12,6 +12,7 @@ only ``use_modelscope``/``use_openmind``, which matter for hub datasets, not loc
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -49,6 +50,8 @@ def _load_llamafactory() -> dict[str, types.ModuleType]:
         if importlib.util.find_spec("peft") is None:
             peft = types.ModuleType("peft")
             peft.__path__ = []
+            # transformers asks importlib.util.find_spec("peft"), which needs a spec.
+            peft.__spec__ = importlib.machinery.ModuleSpec("peft", None, is_package=True)
             peft_utils = types.ModuleType("peft.utils")
             peft_utils.SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
             peft_utils.WEIGHTS_NAME = "adapter_model.bin"

@@ -188,9 +188,9 @@ def test_cli_archive_show_and_archives(block_factory) -> None:
     table = tb("archives", "--block", str(root))
     assert table.returncode == 0 and "Archived runs" in table.stdout
     missing = tb("archive", "show", "42", cwd=root)
-    assert missing.returncode == 2 and "archive 42 does not exist" in missing.stderr
+    assert missing.returncode == 3 and "archive 42 does not exist" in missing.stderr
     nojob = tb("archive", "nosuch", cwd=root)
-    assert nojob.returncode == 2 and "job nosuch not found" in nojob.stderr
+    assert nojob.returncode == 3 and "job nosuch not found" in nojob.stderr
     assert load(root / "config.yaml")["status"]["last_archive"] == 5
 
 

@@ -27,12 +27,12 @@ def test_init_json_and_status(tmp_path: Path) -> None:
 def test_bad_config_is_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("kind: eval\ntasks: {path: nowhere}\nvariants: [{name: a, agent: oracle}]\n")
     res = tb("run", "-c", str(tmp_path / "config.yaml"))
-    assert res.returncode == 2
+    assert res.returncode == 3  # not found
     assert res.stderr.strip().count("\n") == 0 and "task dataset directory not found" in res.stderr
     (tmp_path / "config.yaml").write_text("kind: eval\ntasks: {path: .}\nvariants: [{name: a, agent: gpt-9}]\n")
     res = tb("run", "-c", str(tmp_path / "config.yaml"))
     assert res.returncode == 2 and "unknown agent 'gpt-9'" in res.stderr
-    assert tb("status", cwd=tmp_path).returncode == 2
+    assert tb("status", cwd=tmp_path).returncode == 3  # no block here
 
 
 @requires_bwrap
@@ -51,3 +51,32 @@ def test_demo_command_runs_real_job(tmp_path: Path) -> None:
     assert "completed" in human.stdout
     again = tb("run", "-c", str(tmp_path / "demo" / "config.yaml"), "--job", "demo", "--json")
     assert json.loads(again.stdout)["skipped"] == 30
+
+
+def test_short_help_flag_and_json_errors_with_distinct_exit_codes(tmp_path: Path) -> None:
+    assert tb("-h").returncode == 0 and "Usage" in tb("-h").stdout
+    helped = tb("status", "-h")
+    assert helped.returncode == 0 and "--block" in helped.stdout
+    missing = tb("status", "--json", cwd=tmp_path)
+    assert missing.returncode == 3 and missing.stdout == ""
+    err = json.loads(missing.stderr)
+    assert err["exit_code"] == 3 and "not inside a trialbook block" in err["error"]
+    (tmp_path / "config.yaml").write_text("kind: eval\ntasks: {path: .}\nvariants: [{name: a, agent: gpt-9}]\n")
+    bad = tb("run", "-c", str(tmp_path / "config.yaml"), "--json")
+    assert bad.returncode == 2 and json.loads(bad.stderr)["error"].count("unknown agent 'gpt-9'") == 1
+    plain = tb("status", cwd=tmp_path / "..")
+    assert plain.stderr.startswith("error: ") and plain.stderr.count("\n") == 1
+
+
+def test_every_help_has_examples_and_flags_show_no_type() -> None:
+    import typer.main
+
+    from trialbook.cli.main import app
+
+    commands = typer.main.get_command(app).commands
+    assert set(commands) >= {"run", "show", "sql", "archive"}
+    assert not [name for name, cmd in commands.items() if not (cmd.epilog or "").startswith("Examples:")]
+    helped = tb("analyze", "--help")
+    lines = {line.split()[1]: line for line in helped.stdout.splitlines() if line.startswith("│ --")}
+    assert "<bool>" not in lines["--json"] and "<int>" in lines["--steps"]
+    assert "trialbook analyze --last --trial 1" in helped.stdout

@@ -149,7 +149,7 @@ def test_migrate_cli(old: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["n_runs"] == 4 and new.is_dir()
     again = subprocess.run([*TRIALBOOK, "migrate", str(old), str(new)], capture_output=True, text=True)
-    assert again.returncode == 2 and "never overwrites" in again.stderr
+    assert again.returncode == 4 and "never overwrites" in again.stderr
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,35 @@ Callers (the CLI above all) print ``str(err)`` as the one-line message a user se
 
 from __future__ import annotations
 
+from enum import IntEnum
 from pathlib import Path
 
 
-class TrialbookError(Exception):
-    """Base class: a problem the user can fix, reported as one clear line."""
+class ExitCode(IntEnum):
+    """The CLI's exit codes (documented in docs/cli.md); scripts can tell the cases apart."""
 
-    def __init__(self, message: str, path: str | Path | None = None) -> None:
+    OK = 0
+    FAILED = 1  # the command ran and its work failed (a post-run step, a file found invalid)
+    USAGE = 2  # bad arguments or bad input: a config, task, or file that is malformed
+    NOT_FOUND = 3  # no such block, job, trial, path or file
+    CONFLICT = 4  # the job is locked by another runner, or changed since it started
+    CANCELLED = 130  # Ctrl-C
+
+
+class TrialbookError(Exception):
+    """Base class: a problem the user can fix, reported as one clear line.
+
+    ``exit_code`` is what the CLI exits with; ``not_found=True`` marks a missing block, job,
+    path or file (exit 3) while keeping the error's type for callers that catch it.
+    """
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, path: str | Path | None = None, *, not_found: bool = False) -> None:
         self.path = Path(path) if path is not None else None
         self.message = message
+        if not_found:
+            self.exit_code = ExitCode.NOT_FOUND
         super().__init__(f"{path}: {message}" if path is not None else message)
 
 
@@ -32,6 +52,10 @@ class SourceError(TrialbookError):
 class JobLockedError(TrialbookError):
     """Another runner holds the job's lock."""
 
+    exit_code = ExitCode.CONFLICT
+
 
 class JobConfigChangedError(TrialbookError):
     """A job is resumed with a config that differs from the one it was started with."""
+
+    exit_code = ExitCode.CONFLICT

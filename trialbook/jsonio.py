@@ -88,7 +88,7 @@ def read_json(path: str | Path) -> Any:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise SourceError("file not found", path) from None
+        raise SourceError("file not found", path, not_found=True) from None
     except IsADirectoryError:
         raise SourceError("expected a file, found a directory", path) from None
     except OSError as exc:
@@ -123,7 +123,7 @@ def iter_jsonl(path: str | Path) -> Iterator[Any]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise SourceError("file not found", path) from None
+        raise SourceError("file not found", path, not_found=True) from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror}", path) from None
     lines = data.split(b"\n")

@@ -168,7 +168,8 @@ def archive_metadata(block: BlockPaths, ref: str | int) -> dict[str, Any]:
     if paths is None:
         known = any(r["number"] == number for r in read_index(block))
         why = "is in index.yaml but its directory is missing" if known else "does not exist"
-        raise ConfigError(f"archive {number} {why} (see `trialbook archives`)", block.archives)
+        raise ConfigError(f"archive {number} {why} (see `trialbook archives`)", block.archives,
+                          not_found=True)
     meta = read_metadata(paths)
     if meta is None:
         raise ConfigError("archive has no readable metadata.yaml (incomplete)", paths.dir)

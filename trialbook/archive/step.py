@@ -77,7 +77,7 @@ def last_job_name(block: BlockPaths) -> str:
     candidates = [p for p in jobs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] \
         if jobs_dir.is_dir() else []
     if not candidates:
-        raise ConfigError(f"no job to archive: {jobs_dir} holds no job directory")
+        raise ConfigError(f"no job to archive: {jobs_dir} holds no job directory", not_found=True)
     return max(candidates, key=lambda p: p.stat().st_mtime).name
 
 
@@ -86,7 +86,7 @@ def run_info_from_job(block: BlockPaths, job_name: str) -> RunInfo:
     jobs_dir, kind = _jobs_dir(block)
     job = block.job(job_name, kind=kind, jobs_dir=jobs_dir)
     if not job.config_snapshot.exists():
-        raise ConfigError(f"job {job_name} not found (no {job.config_snapshot})")
+        raise ConfigError(f"job {job_name} not found (no {job.config_snapshot})", not_found=True)
     raw = read_yaml(job.config_snapshot)
     if not isinstance(raw, dict):
         raise ConfigError("job config snapshot is not a mapping", job.config_snapshot)

@@ -66,4 +66,5 @@ def find_block(start: Path | None = None) -> BlockPaths:
     for d in (here, *here.parents):
         if (d / "config.yaml").is_file() and (d / "artifacts").is_dir():
             return BlockPaths(d)
-    raise ConfigError(f"not inside a trialbook block (no config.yaml with artifacts/ in {here} or above)")
+    raise ConfigError(f"not inside a trialbook block (no config.yaml with artifacts/ in {here} or above)",
+                      not_found=True)

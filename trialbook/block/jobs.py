@@ -22,7 +22,8 @@ def find_job(job: str | None, block_dir: Path | None = None) -> Path:
     jobs_dir = config.output_dir(block.root)
     if job is not None:
         if not (jobs_dir / job).is_dir():
-            raise ConfigError(f"no job {job!r}: neither a path nor a job directory in {jobs_dir}")
+            raise ConfigError(f"no job {job!r}: neither a path nor a job directory in {jobs_dir}",
+                              not_found=True)
         return jobs_dir / job
     name = read_status(block.config).get("job")
     if isinstance(name, str) and (jobs_dir / name).is_dir():
@@ -30,5 +31,5 @@ def find_job(job: str | None, block_dir: Path | None = None) -> Path:
     candidates = sorted(p for p in jobs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if jobs_dir.is_dir() else []
     if not candidates:
-        raise ConfigError(f"no job found: {jobs_dir} holds no job directory")
+        raise ConfigError(f"no job found: {jobs_dir} holds no job directory", not_found=True)
     return max(candidates, key=lambda p: (p.stat().st_mtime, p.name))

@@ -63,7 +63,7 @@ def read_status(config_path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError("file not found", config_path) from None
+        raise ConfigError("file not found", config_path, not_found=True) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", config_path) from None
     status = data.get("status") if isinstance(data, dict) else None

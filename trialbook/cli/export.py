@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from trialbook.cli.output import console, fail, print_json, table
+from trialbook.errors import ExitCode
 
 LAYOUTS = ("velora",)
 
@@ -22,7 +23,8 @@ def resolve_job_dir(job: str) -> Path:
     block = find_block()
     candidate = block_jobs_dir(block) / job
     if "/" in job or not candidate.is_dir():
-        fail(f"no job {job!r}: not a directory, and not a job of the block at {block.root}", code=2)
+        fail(f"no job {job!r}: not a directory, and not a job of the block at {block.root}",
+             code=ExitCode.NOT_FOUND)
     return candidate
 
 
@@ -43,9 +45,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a native job as Trajectory_results/{Benchmark}/{task}/{variant}/Run{attempt}/ (never overwrites)."""
         if layout not in LAYOUTS:
-            fail(f"unknown export layout {layout!r}; known: {', '.join(LAYOUTS)}", code=2)
+            fail(f"unknown export layout {layout!r}; known: {', '.join(LAYOUTS)}", code=ExitCode.USAGE)
         if name_by not in ("variant", "model"):
-            fail("--name-by must be 'variant' or 'model'", code=2)
+            fail("--name-by must be 'variant' or 'model'", code=ExitCode.USAGE)
         from trialbook.sources.export_velora import export_job
 
         result = export_job(resolve_job_dir(job), to, benchmark=benchmark, name_by=name_by,  # type: ignore[arg-type]

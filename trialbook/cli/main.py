@@ -4,7 +4,8 @@ Each command lives in its own module under ``trialbook.cli`` and exposes
 ``register(app: typer.Typer) -> None``; ``COMMANDS`` maps the command name a user types to
 that module. The console script imports only the module of the command being run (so
 ``trialbook show`` starts fast); ``--help`` and the importable ``app`` load them all.
-Errors of type :class:`TrialbookError` become one-line messages, exit code 2.
+Errors of type :class:`TrialbookError` become one-line messages (JSON on stderr under
+``--json``) with the exit code of their kind (:class:`trialbook.errors.ExitCode`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 import sys
 
 import typer
+import typer.core
 
 from trialbook.errors import TrialbookError
 
@@ -51,6 +53,7 @@ def build_app(modules: list[str] | None = None) -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
 
     @new.callback()
@@ -62,9 +65,41 @@ def build_app(modules: list[str] | None = None) -> typer.Typer:
     ) -> None:
         """Run agents on tasks, record every trial, and turn the tree into scores and data."""
 
+    _hide_flag_types()
     for name in modules or COMMAND_MODULES:
         importlib.import_module(f"trialbook.cli.{name}").register(new)
+    _add_examples(new)
     return new
+
+
+def _add_examples(app: typer.Typer) -> None:
+    """Every command's ``--help`` ends with its Examples section (see :mod:`.examples`)."""
+    from trialbook.cli.examples import epilog
+
+    for info in app.registered_commands:
+        name = info.name or (info.callback.__name__.replace("_", "-") if info.callback else None)
+        if name and info.epilog is None:
+            info.epilog = epilog(name)
+    for group in app.registered_groups:  # a group's help comes from its own Typer's info
+        if group.name and group.typer_instance is not None:
+            group.typer_instance.info.epilog = epilog(group.name)
+
+
+def _hide_flag_types() -> None:
+    """Boolean flags take no value, so their help shows no ``<bool>`` (newer typer adds one).
+
+    ``TyperOption.display_type_rich`` is typer's public hook for that column; checked by a test.
+    """
+    option_class = typer.core.TyperOption
+    shown = getattr(option_class, "display_type_rich", None)
+    if shown is None or getattr(shown, "_trialbook", False):
+        return
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: object) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._trialbook = True  # type: ignore[attr-defined]
+    option_class.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 def _print_version(value: bool) -> None:
@@ -94,13 +129,14 @@ def _modules_for(argv: list[str]) -> list[str] | None:
 
 def main() -> None:
     """Console-script entry: run the app, turning our own errors into one clean line."""
-    from trialbook.cli.output import err_console
+    from trialbook.cli import output
 
+    output.json_errors = "--json" in sys.argv[1:]
     try:
         build_app(_modules_for(sys.argv[1:]))()
     except TrialbookError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        output.print_error(str(exc), exc.exit_code)
+        sys.exit(int(exc.exit_code))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from rich.text import Text
 from trialbook.archive.monitor import is_live, read_monitor, render_markdown
 from trialbook.block.init import find_block
 from trialbook.cli.output import console, fail, print_json
+from trialbook.errors import ExitCode
 from trialbook.jsonio import dumps
 from trialbook.layout.paths import BlockPaths
 
@@ -23,7 +24,8 @@ from trialbook.layout.paths import BlockPaths
 def _read(block: BlockPaths) -> dict[str, Any]:
     snap = read_monitor(block)
     if snap is None:
-        fail(f"no monitor report in {block.logs}: it is written while `trialbook run` runs")
+        fail(f"no monitor report in {block.logs}: it is written while `trialbook run` runs",
+             code=ExitCode.NOT_FOUND)
     return snap
 
 

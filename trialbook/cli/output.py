@@ -10,10 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trialbook.errors import ExitCode
 from trialbook.jsonio import dumps
 
 console = Console()
 err_console = Console(stderr=True)
+#: Set by the entry point when ``--json`` is on the command line: errors are then JSON too.
+json_errors = False
 
 
 def print_json(obj: Any) -> None:
@@ -22,10 +25,19 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print a one-line error on stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+def print_error(message: str, code: int) -> None:
+    """One error on stderr: a red line for people, ``{"error", "exit_code"}`` JSON under --json."""
+    if json_errors:
+        sys.stderr.write(dumps({"error": message, "exit_code": int(code)}).decode("utf-8") + "\n")
+        sys.stderr.flush()
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
+    """Print a one-line error on stderr and exit with ``code`` (see :class:`ExitCode`)."""
+    print_error(message, code)
+    raise typer.Exit(int(code))
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:

@@ -13,6 +13,7 @@ import typer
 
 from trialbook.cli.indexing import reported_warnings, warn, where
 from trialbook.cli.output import console, fail, print_json, table
+from trialbook.errors import ExitCode
 from trialbook.index.reindex import RootSpec, reindex
 from trialbook.sources.base import detect_layout
 
@@ -34,7 +35,7 @@ def register(app: typer.Typer) -> None:
         block, db_path, specs = where(block_dir, db)
         for root in roots or ():
             if not root.exists():
-                fail(f"{root}: not found")
+                fail(f"{root}: not found", code=ExitCode.NOT_FOUND)
             specs.append(RootSpec(root, layout or detect_layout(root)))
         with reported_warnings():
             stats = reindex(db_path, specs, full=full)

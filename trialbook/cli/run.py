@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trialbook.cli.output import console, err_console, fail, print_json, table
+from trialbook.errors import ExitCode
 from trialbook.run.pipeline import run_block
 from trialbook.run.scheduler import JobCancelled, JobSetup
 
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
             with progress:
                 report = run_block(config, job, on_progress, on_setup)
         except JobCancelled as exc:
-            fail(str(exc), code=130)
+            fail(str(exc), code=ExitCode.CANCELLED)
         out = report.outcome
         if json_out:
             print_json({"job": out.job_name, "job_dir": str(out.job_dir), "status": out.status,

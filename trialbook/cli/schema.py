@@ -35,5 +35,5 @@ def schema(
     try:
         document = json_schema(name)
     except TrialbookError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code=exc.exit_code)
     print_json(document)

@@ -28,7 +28,7 @@ def validate(
     try:
         violations = validate_file(file)
     except SourceError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code=exc.exit_code)
     if as_json:
         print_json([v.to_dict() for v in violations])
     elif violations:

@@ -112,14 +112,15 @@ def resolve_job(name: str | None, *, last: bool, block: BlockPaths | None, db: P
         ref = _from_index(db, name)
         if ref is None:
             raise TrialbookError(f"no job named {name!r} in this block's jobs or in the index {db} "
-                                 "(give a path, or run `trialbook reindex`)")
+                                 "(give a path, or run `trialbook reindex`)", not_found=True)
         return ref
     if not last:
         raise TrialbookError("say which job: a job name, a path, or --last")
     ref = _native_last(block) if block is not None else None
     ref = ref or _from_index(db, None)
     if ref is None:
-        raise TrialbookError("no job yet: nothing in this block's jobs directory or in the index")
+        raise TrialbookError("no job yet: nothing in this block's jobs directory or in the index",
+                             not_found=True)
     return ref
 
 
@@ -131,5 +132,5 @@ def existing_path(target: str | None) -> Path | None:
     if path.exists():
         return path
     if os.sep in target or target.startswith("."):
-        raise SourceError("path not found", path)
+        raise SourceError("path not found", path, not_found=True)
     return None

@@ -41,7 +41,7 @@ def _first_json_line(path: Path) -> Any:
 def sniff_file(path: Path) -> str:
     """Which kind of log ``path`` is: ``copilot_events``, ``atif`` or ``litellm`` (SourceError if none)."""
     if not path.is_file():
-        raise SourceError("file not found", path)
+        raise SourceError("file not found", path, not_found=True)
     if path.suffix == ".json":
         return "atif"
     first = _first_json_line(path)

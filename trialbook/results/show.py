@@ -77,7 +77,7 @@ def show_path(path: Path, *, layout: str | None = None, out: Path | None = None,
     """
     jobs = open_source(path, layout)
     if not jobs:
-        raise TrialbookError("no job found here", path)
+        raise TrialbookError("no job found here", path, not_found=True)
     shown = []
     for job in jobs:
         target = None if out is None else (out if len(jobs) == 1 else out / job.name)

@@ -184,7 +184,7 @@ def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("file not found", path) from None
+        raise ConfigError("file not found", path, not_found=True) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path) from None
     try:

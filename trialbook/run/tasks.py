@@ -160,7 +160,7 @@ def load_harbor_dataset(
 ) -> list[HarborTask]:
     """Every selected task of a dataset directory, checked; hidden entries are ignored."""
     if not dataset_dir.is_dir():
-        raise TaskError("task dataset directory not found", dataset_dir)
+        raise TaskError("task dataset directory not found", dataset_dir, not_found=True)
     names = [p.name for p in dataset_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
     selected = select_names(names, include or [], exclude or [])
     if not selected:

@@ -195,7 +195,7 @@ def detect_layout(path: Path) -> str:
     """The first layout (in READER_MODULES order) that recognises ``path``."""
     _load_readers()
     if not path.exists():
-        raise SourceError("path not found", path)
+        raise SourceError("path not found", path, not_found=True)
     for reader in _readers_in_detection_order():
         if reader.detect(path):
             return reader.name

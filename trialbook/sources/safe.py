@@ -181,7 +181,7 @@ class SafeTree:
         try:
             st = path.stat()
         except FileNotFoundError:
-            raise SourceError("file not found", path) from None
+            raise SourceError("file not found", path, not_found=True) from None
         except OSError as exc:
             raise SourceError(f"cannot read: {exc.strerror}", path) from None
         if stat.S_ISDIR(st.st_mode):

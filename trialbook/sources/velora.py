@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from trialbook.errors import SourceError, TrialbookError
+from trialbook.errors import ExitCode, SourceError, TrialbookError
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
@@ -57,6 +57,8 @@ _MODEL_FAMILIES: tuple[tuple[str, str], ...] = (("gemini", "Gemini"), ("claude",
 
 class OverwriteRefusedError(TrialbookError):
     """A Run dir that ``migrate`` or ``export`` would write already exists (nothing was written)."""
+
+    exit_code = ExitCode.CONFLICT
 
 
 def model_key(model: str) -> str:

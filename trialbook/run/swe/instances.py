@@ -173,7 +173,7 @@ def _rows(path: Path) -> list[tuple[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InstanceError("instance file not found", path) from None
+        raise InstanceError("instance file not found", path, not_found=True) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InstanceError(f"cannot read instance file: {exc}", path) from None
     if text.lstrip().startswith("["):

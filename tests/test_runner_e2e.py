@@ -242,3 +242,22 @@ def test_ctrl_c_marks_running_trials_cancelled_then_resume(block_factory, tmp_pa
     assert proc2.returncode == 0
     t = trials(job)
     assert len(t) == 10 and all(r["outcome"] == "resolved" for r in t.values())
+
+
+def test_run_from_a_subdirectory_with_overrides(block_factory) -> None:
+    root = block_factory(tasks=EXAMPLES, variants=[{"name": "oracle", "agent": "oracle"},
+                                                   {"name": "nop", "agent": "nop"}], attempts=3)
+    sub = root / "artifacts"
+    res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "--job", "picked", "-k", "2",
+                          "-n", "2", "--task", "hello-*", "--task", "count-*", "--variant", "oracle",
+                          "--json"], cwd=sub, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["results"]["n_trials"] == 4 and list(out["results"]["variants"]) == ["oracle"]
+    assert sorted(trials(Path(out["job_dir"]))) == [
+        "count-words__oracle__1", "count-words__oracle__2", "hello-world__oracle__1", "hello-world__oracle__2"]
+    snapshot = yaml.safe_load((Path(out["job_dir"]) / "config.yaml").read_text())
+    assert snapshot["attempts"] == 2 and snapshot["tasks"]["include"] == ["hello-*", "count-*"]
+    unknown = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "-b", str(root),
+                              "--variant", "gpt"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "--variant gpt: no such variant (the config has: oracle, nop)" in unknown.stderr

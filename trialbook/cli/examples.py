@@ -6,7 +6,8 @@ from __future__ import annotations
 EXAMPLES: dict[str, list[str]] = {
     "init": ["trialbook init my-eval --kind eval", "trialbook init gen --kind trajgen --tasks ../tasks"],
     "demo": ["trialbook demo demo-runs/first", "trialbook demo demo-runs/swe --swe"],
-    "run": ["trialbook run", "trialbook run -c my-eval/config.yaml --json",
+    "run": ["trialbook run", "trialbook run -b my-eval --json",
+            "trialbook run -k 5 -n 8 --task 'fix-*' --variant gpt",
             "trialbook run --job 2026-12-05__09-17-38   # resume that job"],
     "status": ["trialbook status", "trialbook status -b my-eval --json"],
     "monitor": ["trialbook monitor", "trialbook monitor -f --interval 2"],

@@ -8,8 +8,10 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from trialbook.block.init import find_block
 from trialbook.cli.output import console, err_console, fail, print_json, table
 from trialbook.errors import ExitCode
+from trialbook.run.overrides import RunOverrides
 from trialbook.run.pipeline import run_block
 from trialbook.run.scheduler import JobCancelled, JobSetup
 
@@ -35,14 +37,35 @@ def print_results(agg: dict[str, Any], job_dir: Path) -> None:
     console.print(f"job directory: {job_dir}")
 
 
+def _config_path(block_dir: Path | None, config: Path | None) -> Path:
+    """``-c FILE`` as given; else the block of ``-b DIR``, ``./config.yaml``, or the nearest parent block."""
+    if config is not None:
+        return config
+    if block_dir is None and Path("config.yaml").is_file():
+        return Path("config.yaml")
+    return find_block(block_dir).config
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
-        config: Path = typer.Option(Path("config.yaml"), "--config", "-c", help="Block config.yaml"),
+        block_dir: Path = typer.Option(None, "--block", "-b",
+                                       help="Block directory (default: here or the nearest parent)"),
+        config: Path = typer.Option(None, "--config", "-c", help="A config.yaml to run instead of the block's"),
         job: str = typer.Option(None, "--job", help="Job name; an existing job is resumed"),
+        attempts: int = typer.Option(None, "--attempts", "-k", min=1, help="Attempts per task and variant"),
+        concurrency: int = typer.Option(None, "--concurrency", "-n", min=1, help="Trials at once"),
+        tasks: list[str] = typer.Option(None, "--task", help="Only tasks matching this glob (repeatable)"),
+        variants: list[str] = typer.Option(None, "--variant", help="Only this variant (repeatable)"),
         json_out: bool = typer.Option(False, "--json", help="Print the job aggregate as JSON"),
     ) -> None:
-        """Run tasks x variants x attempts in the sandbox; resume a job by naming it with --job."""
+        """Run tasks x variants x attempts in the sandbox; resume a job by naming it with --job.
+
+        Options given here override config.yaml for this job (and are recorded in its snapshot).
+        """
+        config = _config_path(block_dir, config)
+        overrides = RunOverrides(attempts=attempts, concurrency=concurrency,
+                                 tasks=tuple(tasks or ()), variants=tuple(variants or ()))
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
@@ -62,7 +85,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             with progress:
-                report = run_block(config, job, on_progress, on_setup)
+                report = run_block(config, job, on_progress, on_setup, overrides)
         except JobCancelled as exc:
             fail(str(exc), code=ExitCode.CANCELLED)
         out = report.outcome

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trialbook.block.status import update_status
-from trialbook.errors import TrialbookError
+from trialbook.errors import ConfigError, TrialbookError
 from trialbook.jsonio import read_json, write_json
 from trialbook.layout.paths import BlockPaths, JobPaths
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
@@ -30,6 +30,7 @@ from trialbook.results.aggregate import aggregate
 from trialbook.run.agents.base import get_agent
 from trialbook.run.config import BlockConfig, parse_config, read_yaml
 from trialbook.run.job import JobLock, default_job_name, plan_trials, write_or_check_snapshot
+from trialbook.run.overrides import RunOverrides
 from trialbook.run.swe.job_report import AggregateExtra, swe_aggregate_extra
 from trialbook.run.task_sources import load_tasks
 from trialbook.run.trajectory_writer import write_trajectory
@@ -78,10 +79,15 @@ class JobSetup:
     aggregate_extra: AggregateExtra | None = None
 
 
-def prepare_job(config_path: Path, job_name: str | None = None) -> JobSetup:
+def prepare_job(config_path: Path, job_name: str | None = None,
+                overrides: RunOverrides | None = None) -> JobSetup:
     """Load and check everything a job needs before any trial runs (broken tasks fail here)."""
     config_path = config_path.resolve()
     raw = read_yaml(config_path)
+    if overrides is not None and not overrides.is_empty():
+        if not isinstance(raw, dict):
+            raise ConfigError("expected a mapping at the top level", config_path)
+        raw = overrides.apply(raw, config_path)
     config = parse_config(raw, config_path)
     block = BlockPaths(config_path.parent)
     agents = {v.name: get_agent(v.agent) for v in config.variants}

@@ -229,14 +229,20 @@ def test_ctrl_c_marks_running_trials_cancelled_then_resume(block_factory, tmp_pa
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err.decode()
-    assert "interrupted" in err.decode()
     t = trials(job)
     assert all(r["status"] == "finished" for r in t.values())
-    assert any(r["outcome"] == "cancelled" for r in t.values())
+    n_cancelled = sum(r["outcome"] == "cancelled" for r in t.values())
+    n_finished = len(t) - n_cancelled
+    assert n_cancelled >= 1
+    message = " ".join(err.decode().split())  # rich may wrap the line
+    assert (f"job j interrupted: {n_finished} of 10 trials finished; {n_cancelled} cancelled and "
+            f"{10 - len(t)} not started run when the job is resumed. "
+            f"Resume with: trialbook run -b {root} --job j") in message
+    assert "Unknown child process" not in err.decode()
     agg = read_json(job / "results.json")
     assert agg["status"] == "cancelled"
     status = yaml.safe_load((root / "config.yaml").read_text())["status"]
-    assert status["state"] == "cancelled"
+    assert status["state"] == "cancelled" and (status["done"], status["total"]) == (n_finished, 10)
     proc2 = _runner(root)
     proc2.communicate(timeout=120)
     assert proc2.returncode == 0
@@ -261,3 +267,14 @@ def test_run_from_a_subdirectory_with_overrides(block_factory) -> None:
     unknown = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "-b", str(root),
                               "--variant", "gpt"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "--variant gpt: no such variant (the config has: oracle, nop)" in unknown.stderr
+
+
+def test_progress_lines_when_output_is_not_a_terminal(block_factory) -> None:
+    root = block_factory(tasks=["hello-world", "count-words"], attempts=2)
+    res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "--job", "logged"],
+                         cwd=root, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("job logged:")]
+    assert lines[0] == "job logged: 4 trials planned"
+    assert lines[-1].startswith("job logged: 4/4 done (resolved=4), elapsed 0:00:")
+    assert "\x1b[" not in res.stderr  # no terminal control codes in a log

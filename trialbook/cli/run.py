@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trialbook.block.init import find_block
 from trialbook.cli.output import console, err_console, fail, print_json, table
+from trialbook.cli.progress import JobProgress
 from trialbook.errors import ExitCode
 from trialbook.run.overrides import RunOverrides
 from trialbook.run.pipeline import run_block
@@ -46,6 +47,20 @@ def _config_path(block_dir: Path | None, config: Path | None) -> Path:
     return find_block(block_dir).config
 
 
+def resume_command(config: Path, job: str | None, overrides: RunOverrides) -> str:
+    """The exact command that resumes ``job``: same config and same overrides (else it is refused)."""
+    config = config.resolve()
+    where = ["-b", str(config.parent)] if config.name == "config.yaml" else ["-c", str(config)]
+    args = ["trialbook", "run", *where, "--job", job or "<name>"]
+    if overrides.attempts is not None:
+        args += ["-k", str(overrides.attempts)]
+    for pattern in overrides.tasks:
+        args += ["--task", pattern]
+    for variant in overrides.variants:
+        args += ["--variant", variant]
+    return shlex.join(args)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
@@ -66,28 +81,23 @@ def register(app: typer.Typer) -> None:
         config = _config_path(block_dir, config)
         overrides = RunOverrides(attempts=attempts, concurrency=concurrency,
                                  tasks=tuple(tasks or ()), variants=tuple(variants or ()))
-        progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
-            console=err_console, disable=json_out or not err_console.is_terminal, transient=False,
-        )
-        bar: dict[str, Any] = {}
+        progress = JobProgress(err_console, quiet=json_out)
         counts: dict[str, int] = {}
 
         def on_setup(setup: JobSetup) -> None:
-            bar["id"] = progress.add_task(f"job {setup.job.name}", total=len(setup.plans), counts="")
+            progress.start(setup.job.name, len(setup.plans))
 
         def on_progress(done: int, total: int, rec) -> None:
             if rec is not None and rec.outcome:
                 counts[str(rec.outcome)] = counts.get(str(rec.outcome), 0) + 1
-            progress.update(bar["id"], completed=done,
-                            counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+            progress.update(done, total, counts)
 
         try:
             with progress:
                 report = run_block(config, job, on_progress, on_setup, overrides)
         except JobCancelled as exc:
-            fail(str(exc), code=ExitCode.CANCELLED)
+            name = exc.outcome.job_name if exc.outcome is not None else job
+            fail(f"{exc}. Resume with: {resume_command(config, name, overrides)}", code=ExitCode.CANCELLED)
         out = report.outcome
         if json_out:
             print_json({"job": out.job_name, "job_dir": str(out.job_dir), "status": out.status,

@@ -148,7 +148,7 @@ class JobRunner:
             "job": self.s.job.name,
             "job_dir": str(self.s.job.dir),
             "state": status,
-            "done": len(self.records),
+            "done": self._n_finished(),
             "total": len(self.s.plans),
             "counts": dict(sorted(counts.items())),
             "started_at": self.started_at,
@@ -214,13 +214,20 @@ class JobRunner:
         _log.log(logging.WARNING if status == "cancelled" else logging.INFO, "job %s %s: %s", s.job.name,
                  status, ", ".join(f"{k}={v}" for k, v in agg.get("outcomes", {}).items()) or "no trials")
         if status == "cancelled":
+            finished = self._n_finished()
+            cancelled = len(self.records) - finished
             exc = JobCancelled(
-                f"job {s.job.name} interrupted: {len(self.records)}/{len(s.plans)} trials finished; "
-                "run the same command with --job to resume"
+                f"job {s.job.name} interrupted: {finished} of {len(s.plans)} trials finished; "
+                f"{cancelled} cancelled and {len(s.plans) - len(self.records)} not started run "
+                "when the job is resumed"
             )
             exc.outcome = outcome
             raise exc
         return outcome
+
+    def _n_finished(self) -> int:
+        """Trials that ran to an outcome (cancelled ones run again on resume, so they do not count)."""
+        return sum(1 for r in self.records.values() if r.outcome not in (None, Outcome.CANCELLED))
 
     def _collect_cancelled(self, todo: list[TrialPlan]) -> None:
         """Note cancelled trials in the records so the aggregate counts them."""

@@ -53,6 +53,17 @@ def test_demo_command_runs_real_job(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["skipped"] == 30
 
 
+@requires_bwrap
+def test_demo_explains_its_deliberate_failures(tmp_path: Path) -> None:
+    res = tb("demo", str(tmp_path / "demo"))
+    assert res.returncode == 0, res.stderr
+    text = " ".join(res.stdout.split())
+    assert "Deliberate failures in this demo:" in text
+    assert "task broken-verifier: its test writes no reward file, on purpose" in text
+    assert "verifier_error in 6 trials (as intended)" in text
+    assert "variant nop: an agent that does nothing" in text and "unresolved in 12 trials (as intended)" in text
+
+
 def test_short_help_flag_and_json_errors_with_distinct_exit_codes(tmp_path: Path) -> None:
     assert tb("-h").returncode == 0 and "Usage" in tb("-h").stdout
     helped = tb("status", "-h")

@@ -12,6 +12,7 @@ from trialbook.block.init import init_block
 from trialbook.cli.output import console, print_json
 from trialbook.cli.run import print_results
 from trialbook.errors import ConfigError
+from trialbook.model.trial import TrialRecord
 from trialbook.run.pipeline import run_block
 from trialbook.run.swe.example import create_swe_demo_block
 
@@ -26,6 +27,31 @@ def create_demo_block(directory: Path) -> Path:
     with resources.as_file(examples.joinpath("tasks")) as tasks_src:
         shutil.copytree(tasks_src, block.root / "tasks", dirs_exist_ok=False)
     return block.root
+
+
+#: What the demo gets wrong on purpose, so a reader of its numbers knows they are intended:
+#: (task or variant, what it shows, the outcome every one of its trials should have).
+DELIBERATE: list[tuple[str, str, str]] = [
+    ("task broken-verifier", "its test writes no reward file, on purpose: shows how verifier "
+     "errors are counted (as errors, never as a silent 0)", "verifier_error"),
+    ("variant nop", "an agent that does nothing: the floor every task must stay above", "unresolved"),
+]
+
+
+def deliberate_lines(records: list[TrialRecord]) -> list[str]:
+    """One line per deliberate failure, with how many trials it touched and whether all went as intended."""
+    lines = []
+    for subject, why, expected in DELIBERATE:
+        kind, name = subject.split(" ", 1)
+        mine = [r for r in records if (r.task if kind == "task" else r.variant) == name]
+        if kind == "variant":  # the broken task is explained by its own line
+            mine = [r for r in mine if r.task != "broken-verifier"]
+        if not mine:
+            continue
+        hits = sum(1 for r in mine if str(r.outcome) == expected)
+        verdict = "as intended" if hits == len(mine) else f"NOT as intended: {hits} of {len(mine)}"
+        lines.append(f"  {subject}: {why}. {expected} in {hits} trials ({verdict})")
+    return lines
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +75,10 @@ def register(app: typer.Typer) -> None:
                         "post_run_errors": report.step_errors})
             return
         print_results(out.aggregate, out.job_dir)
+        if not swe:
+            console.print("Deliberate failures in this demo:")
+            for line in deliberate_lines(out.records):
+                console.print(line, highlight=False, soft_wrap=True)
         n_trials = sum(1 for p in out.job_dir.iterdir() if (p / "trial.json").is_file())
         where = [
             ("job aggregate", out.job_dir / "results.json"),

@@ -273,10 +273,15 @@ def test_block_cli_list_reindex_and_configured_roots(tmp_path: Path) -> None:
     assert next(j for j in listed if j["job_name"] == "handjob")["n_trials"] == 7
     people = tb("list", cwd=block)
     assert people.returncode == 0 and "mixed-agents" in people.stdout
-    # a name found only in the index: summarised from it (and written beside that job)
+    # a name found only in the index: summarised from it; Harbor's tree is left untouched...
     shown = tb("show", "mixed-agents", "--json", cwd=block)
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["n_trials"] == 18 and (harbor / "mixed-agents" / "summary.json").is_file()
+    assert json.loads(shown.stdout)["n_trials"] == 18 and not (harbor / "mixed-agents" / "summary.json").exists()
+    human = tb("show", "mixed-agents", cwd=block)
+    assert "summary not written into this harbor tree" in " ".join(human.stdout.split())
+    # ...unless asked: --write puts it beside that job
+    assert tb("show", "mixed-agents", "--write", cwd=block).returncode == 0
+    assert (harbor / "mixed-agents" / "summary.json").is_file()
     # a root that disappears takes its jobs out of the index
     shutil.rmtree(harbor)
     after = json.loads(tb("reindex", "--json", cwd=block).stdout)

@@ -76,6 +76,8 @@ def _report(shown: list[ShownSummary], json_out: bool, tasks: bool | None) -> No
         print_summary(s.summary, tasks=tasks)
         if s.written:
             console.print(f"written: {s.written[0]} and {s.written[1].name}", highlight=False, style="dim")
+        elif s.not_written:
+            console.print(s.not_written, highlight=False, style="dim")
 
 
 def register(app: typer.Typer) -> None:
@@ -89,7 +91,9 @@ def register(app: typer.Typer) -> None:
                                    help="Force a layout for PATH (native, harbor/pier, legacy, ...) instead of detecting it"),
         json_out: bool = typer.Option(False, "--json", help="Print summary.json"),
         out: Path = typer.Option(None, "--out", "-o", help="Write summary.json/.md here instead of beside the job"),
-        no_write: bool = typer.Option(False, "--no-write", help="Print only; write no summary files"),
+        write: bool = typer.Option(None, "--write/--no-write",
+                                   help="Write summary.json/.md beside the job (default: only for trialbook's "
+                                   "own jobs; another harness's tree is left untouched) / print only"),
         tasks: bool = typer.Option(None, "--tasks/--no-tasks", help="Per-task tables (default: when ≤ 30 tasks)"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
         db: Path = typer.Option(None, "--db", help="Index database (default: <block>/results/index.db)"),
@@ -98,9 +102,9 @@ def register(app: typer.Typer) -> None:
         with reported_warnings():
             path = existing_path(target)
             if path is not None:
-                shown = show_path(path, layout=layout, out=out, write=not no_write)
+                shown = show_path(path, layout=layout, out=out, write=write)
             else:
                 block, db_path, _ = where(block_dir, db)
                 ref = resolve_job(target, last=last, block=block, db=db_path)
-                shown = [show_job(ref, db_path, out=out, write=not no_write)]
+                shown = [show_job(ref, db_path, out=out, write=write)]
         _report(shown, json_out, tasks)

@@ -2,8 +2,9 @@
 
 A job found by name or ``--last`` is first brought up to date in ``results/index.db``
 (only its changed trials are re-read) and summarised from the index, which is what makes
-``show`` fast on large jobs. A path is read straight from its files, in any layout. Either
-way the summary is written beside the job, or into ``out`` for read-only sources.
+``show`` fast on large jobs. A path is read straight from its files, in any layout. The
+summary is written beside the job only when the job is trialbook's own (another harness's
+tree is left untouched unless ``write=True``), or into ``out`` when given.
 """
 
 from __future__ import annotations
@@ -30,10 +31,18 @@ class ShownSummary:
     source: str  # "index" or "files"
     written: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Why nothing was written (a foreign tree left untouched), for the user.
+    not_written: str | None = None
 
 
-def _write(shown: ShownSummary, job_dir: Path, out: Path | None, write: bool) -> ShownSummary:
-    if not write:
+def _write(shown: ShownSummary, job_dir: Path, out: Path | None, write: bool | None) -> ShownSummary:
+    """Write the summary: ``write=None`` writes into ``out`` or beside trialbook's own jobs only."""
+    if write is False:
+        return shown
+    layout = shown.summary.get("layout")
+    if write is None and out is None and layout != "native":
+        shown.not_written = (f"summary not written into this {layout} tree "
+                             "(--write writes it beside the job, --out DIR elsewhere)")
         return shown
     target = out if out is not None else summary_dir(job_dir)
     try:
@@ -56,7 +65,7 @@ def summary_via_index(ref: JobRef, db: Path) -> dict[str, Any]:
         conn.close()
 
 
-def show_job(ref: JobRef, db: Path, *, out: Path | None = None, write: bool = True) -> ShownSummary:
+def show_job(ref: JobRef, db: Path, *, out: Path | None = None, write: bool | None = None) -> ShownSummary:
     """Summary of a named job, from the index when it can be used, else from the files."""
     warnings: list[str] = []
     try:
@@ -70,7 +79,7 @@ def show_job(ref: JobRef, db: Path, *, out: Path | None = None, write: bool = Tr
 
 
 def show_path(path: Path, *, layout: str | None = None, out: Path | None = None,
-              write: bool = True) -> list[ShownSummary]:
+              write: bool | None = None) -> list[ShownSummary]:
     """Summaries of every job under ``path`` (any layout), read from the files.
 
     With ``out``, one job's files go into ``out`` itself and several jobs' into ``out/<job>``.

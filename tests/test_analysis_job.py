@@ -174,7 +174,13 @@ def test_demo_job_is_analysed_after_the_run(demo: tuple[Path, Any]) -> None:
     failed = _load(out, "report_failed.json")
     assert {k: v["count"] for k, v in failed["primary"].items() if v["count"]} == {"no_patch": 15, "verifier_error": 3}
     tasks = _load(out, "report_task_analysis.json")
-    assert tasks["tiers"]["counts"] == {"always": 0, "mostly": 4, "sometimes": 0, "never": 1, "unknown": 0}
+    # only baselines ran: they check the tasks and are kept out of difficulty tiers...
+    assert tasks["tiers"]["counts"] == {"always": 0, "mostly": 0, "sometimes": 0, "never": 0, "unknown": 5}
+    # ...and what they found is said plainly: the broken task is broken, not hard
+    assert [(b["kind"], b["task"], b["outcomes"]) for b in tasks["baseline_findings"]] == [
+        ("oracle_fails", "broken-verifier", {"verifier_error": 3})]
+    assert tasks["baseline_findings"][0]["message"] == (
+        "oracle fails on broken-verifier (0 of 3 resolved: verifier_error=3): check its tests and solution")
     assert len(tasks["separating_tasks"]) == 4 and tasks["gold"]["missing"] == []
     assert tasks["breakdowns"]["bug_type"]["off-by-one"]["by_variant"]["oracle"]["solve_rate"] == 1.0
     auto = _read_all(out)

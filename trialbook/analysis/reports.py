@@ -4,7 +4,9 @@
 Population: *counted* trials, i.e. finished with an outcome other than ``cancelled`` (as in
 ``summary.json``); others are listed under ``excluded``. Trials are grouped along
 :data:`AXES`; a task without a value for an axis is grouped under ``"unknown"``, never dropped.
-Difficulty tiers (:data:`TIERS`) are by a task's solve rate over every variant and attempt.
+Difficulty tiers (:data:`TIERS`) are by a task's solve rate over every attempt of every
+variant except the baselines (oracle, nop): those check the tasks, they are not contestants,
+and what they found is reported under ``baseline_findings``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from trialbook.analysis.failures import CATEGORIES, RULES, RULESET_VERSION
 from trialbook.analysis.features import TrialFeatures
 from trialbook.analysis.gold import AXIS_FIELDS
+from trialbook.model.baselines import baseline_findings, is_baseline
 
 UNKNOWN = "unknown"
 #: Axes of the failed/resolved reports: the variant, the gold fields and the observed tier.
@@ -28,7 +31,7 @@ TIERS: dict[str, str] = {
     "mostly": f"{MOSTLY_MIN} <= solve_rate < 1",
     "sometimes": f"0 < solve_rate < {MOSTLY_MIN}",
     "never": "solve_rate == 0",
-    UNKNOWN: "no counted trial",
+    UNKNOWN: "no counted trial of a non-baseline agent",
 }
 
 #: Bucket lower edges; a value v is in the bucket [edge_i, edge_i+1), the last is open.
@@ -203,6 +206,12 @@ def task_rates(features: list[TrialFeatures]) -> dict[str, float | None]:
     return out
 
 
+def tier_rates(features: list[TrialFeatures]) -> dict[str, float | None]:
+    """The solve rates tiers are made of: every task, over its non-baseline trials only."""
+    rates = task_rates([f for f in features if not is_baseline(f.agent)])
+    return {task: rates.get(task) for task in sorted({f.task for f in features})}
+
+
 def _solve_stats(group: list[TrialFeatures]) -> dict[str, Any]:
     counted = [f for f in group if f.counted]
     rates = [r for r in task_rates(counted).values() if r is not None]
@@ -216,13 +225,15 @@ def _task_entry(group: list[TrialFeatures], gold: dict[str, Any], has_gold: bool
     counted = [f for f in group if f.counted]
     n_res = sum(f.resolved for f in counted)
     rate = _rate(n_res, len(counted))
+    contestants = [f for f in counted if not is_baseline(f.agent)]
+    tier_rate = _rate(sum(f.resolved for f in contestants), len(contestants))
     by_variant = {}
     for v, vg in sorted(_group(counted, lambda f: f.variant).items()):
         v_res = sum(f.resolved for f in vg)
         by_variant[v] = {"n_trials": len(vg), "n_resolved": v_res, "solve_rate": _rate(v_res, len(vg)),
                          "tier": tier_of(_rate(v_res, len(vg)))}
-    return {"n_trials": len(counted), "n_resolved": n_res, "solve_rate": rate, "tier": tier_of(rate),
-            "gold": gold, "has_gold": has_gold, "by_variant": by_variant}
+    return {"n_trials": len(counted), "n_resolved": n_res, "solve_rate": rate, "tier": tier_of(tier_rate),
+            "tier_solve_rate": tier_rate, "gold": gold, "has_gold": has_gold, "by_variant": by_variant}
 
 
 def _separating(tasks: dict[str, dict[str, Any]], variants: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -272,5 +283,7 @@ def build_task_analysis(features: list[TrialFeatures], job: str, gold_tasks: dic
         "separating_tasks": separating,
         "separation_matrix": {"meaning": "row variant solves the task at least once, column variant never",
                               "counts": matrix},
+        "baseline_findings": [b.to_json() for b in baseline_findings(
+            (f.task, f.variant, f.agent, f.outcome) for f in features if f.counted)],
         "gold": coverage,
     }

@@ -71,12 +71,14 @@ class AnalysisResult:
     primary: dict[str, int] = field(default_factory=dict)
     tiers: dict[str, int] = field(default_factory=dict)
     gold: dict[str, Any] = field(default_factory=dict)
+    #: Tasks the oracle failed or nop passed (see :mod:`trialbook.model.baselines`).
+    baseline_findings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"analysis_dir": str(self.path), "job": self.job, "layout": self.layout,
                 "n_trials": self.n_trials, "n_counted": self.n_counted, "n_resolved": self.n_resolved,
                 "n_failed": self.n_failed, "primary": self.primary, "tiers": self.tiers, "gold": self.gold,
-                "files": list(OUTPUT_FILES)}
+                "baseline_findings": self.baseline_findings, "files": list(OUTPUT_FILES)}
 
 
 def clean(value: Any) -> Any:
@@ -157,7 +159,7 @@ def build_features(job: JobView, gold_file: str | Path | None = None) -> tuple[l
     """Features of every trial of ``job`` (gold, tier and failure category filled in), and the gold."""
     gold = load_gold(job, gold_file)
     features = [extract_features(view, tid) for view, tid in zip(job.trials, trial_ids(job.trials), strict=True)]
-    rates = reports.task_rates(features)
+    rates = reports.tier_rates(features)
     for f in features:
         f.gold = dict(gold.fields_for(f.task))
         f.tier = reports.tier_of(rates.get(f.task))
@@ -194,7 +196,7 @@ def run_analysis(job: JobView | str | Path, gold: str | Path | None = None, out:
         path=out_dir, job=view.name, layout=view.layout, n_trials=len(features),
         n_counted=failed["n_counted"], n_resolved=failed["n_counted"] - failed["n_failed"],
         n_failed=failed["n_failed"], primary={k: v["count"] for k, v in failed["primary"].items()},
-        tiers=task_report["tiers"]["counts"], gold=coverage,
+        tiers=task_report["tiers"]["counts"], gold=coverage, baseline_findings=task_report["baseline_findings"],
     )
 
 

@@ -36,7 +36,10 @@ def register(app: typer.Typer) -> None:
                 for c, n in result.primary.items() if n]
         console.print(table(f"{result.job} ({result.layout}): {result.n_failed} of {result.n_counted} counted "
                             f"trials not resolved", ["primary failure category", "trials", "share"], rows))
-        console.print(table("task difficulty tiers (solve rate over all variants and attempts)",
+        for finding in result.baseline_findings:
+            console.print(f"[yellow]warning:[/] {finding['message']}", highlight=False, soft_wrap=True)
+        console.print(table("task difficulty tiers (solve rate over every attempt of every variant but "
+                            "the oracle and nop baselines)",
                             ["tier", "tasks", "rule"],
                             [(t, n, TIERS[t]) for t, n in result.tiers.items() if n]))
         g = result.gold

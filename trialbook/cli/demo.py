@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
                         "outputs": outputs, "post_run": report.steps,
                         "post_run_errors": report.step_errors})
             return
-        print_results(out.aggregate, out.job_dir)
+        print_results(out.aggregate, out.job_dir, out.records)
         if not swe:
             console.print("Deliberate failures in this demo:")
             for line in deliberate_lines(out.records):

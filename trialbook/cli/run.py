@@ -12,6 +12,8 @@ from trialbook.block.init import find_block
 from trialbook.cli.output import console, err_console, fail, print_json, table
 from trialbook.cli.progress import JobProgress
 from trialbook.errors import ExitCode
+from trialbook.model.baselines import baseline_findings
+from trialbook.model.trial import TrialRecord
 from trialbook.run.overrides import RunOverrides
 from trialbook.run.pipeline import run_block
 from trialbook.run.scheduler import JobCancelled, JobSetup
@@ -27,7 +29,9 @@ def results_rows(agg: dict[str, Any]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def print_results(agg: dict[str, Any], job_dir: Path) -> None:
+def print_results(agg: dict[str, Any], job_dir: Path, records: list[TrialRecord] | None = None) -> None:
+    """The job's per-variant table, its outcomes, and what the baselines say about the tasks."""
+    records = records or []
     console.print(table(
         f"Job {agg['job']} ({agg['status']})",
         ["variant", "trials", "resolved", "success rate", "mean reward", "errors", "pass@k"],
@@ -35,6 +39,8 @@ def print_results(agg: dict[str, Any], job_dir: Path) -> None:
     ))
     outcomes = ", ".join(f"{k}={v}" for k, v in agg.get("outcomes", {}).items())
     console.print(f"outcomes: {outcomes or '—'}")
+    for finding in baseline_findings((r.task, r.variant, r.agent, r.outcome) for r in records):
+        console.print(f"[yellow]warning:[/] {finding.message}", highlight=False, soft_wrap=True)
     console.print(f"job directory: {job_dir}")
 
 
@@ -106,6 +112,6 @@ def register(app: typer.Typer) -> None:
             return
         if out.resumed:
             console.print(f"Resumed job {out.job_name}: {out.n_skipped} trials were already done.")
-        print_results(out.aggregate, out.job_dir)
+        print_results(out.aggregate, out.job_dir, out.records)
         for name, err in report.step_errors.items():
             err_console.print(f"[yellow]warning:[/] post-run step {name} failed: {err}")

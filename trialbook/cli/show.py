@@ -39,6 +39,8 @@ def print_summary(s: dict[str, Any], *, tasks: bool | None = None) -> None:
     if s.get("started_at") or s.get("experiment"):
         console.print(f"experiment {s.get('experiment') or '—'}  started {s.get('started_at') or '—'}  "
                       f"finished {s.get('finished_at') or '—'}", highlight=False, style="dim")
+    for finding in s.get("baseline_findings") or []:
+        console.print(f"[yellow]warning:[/] {finding['message']}", highlight=False)
     if s.get("analysis_dir"):
         console.print(f"job analysis: {s['analysis_dir']}", highlight=False, style="dim")
     rows = [(v["variant"], v["n_trials"], v["n_success"], _pct(v["success_rate"]), v["mean_reward"],

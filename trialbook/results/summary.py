@@ -27,6 +27,7 @@ from typing import Any
 
 from trialbook.jsonio import atomic_write_text, write_json
 from trialbook.layout.paths import JobPaths
+from trialbook.model.baselines import baseline_findings
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.results.aggregate import task_counts
@@ -208,6 +209,8 @@ def build_summary(info: JobInfo, facts: Sequence[TrialFacts]) -> dict[str, Any]:
         "cost_usd": _sum(f.cost_usd for f in counted),
         "aiu": _sum(f.aiu for f in counted),
         "variants": [_variant_entry(v, by_variant[v], ks) for v in sorted(by_variant)],
+        "baseline_findings": [b.to_json() for b in baseline_findings(
+            (f.task, f.variant, f.agent, f.outcome) for f in facts)],
         "analysis_dir": _analysis_dir(info.job_dir),
     }
 

@@ -55,10 +55,17 @@ def render_summary_md(summary: dict[str, Any]) -> str:
         ("failures (error outcomes)", summary.get("failures")),
         ("success rate", fmt(summary.get("overall_success_rate"), pct=True)),
         ("total tokens", summary.get("total_tokens")), ("cost (USD)", summary.get("cost_usd")),
-        ("AIU", summary.get("aiu")),
+        ("AIU (Copilot AI units)", summary.get("aiu")),
     ]
     lines += md_table(["measure", "value"], [[k, v if isinstance(v, str) else fmt(v)] for k, v in overall])
     lines += ["", f"Success rate counts {summary.get('success_rate_counts')}.", ""]
+    findings = summary.get("baseline_findings") or []
+    if findings:
+        lines += ["## Baseline checks", "",
+                  "The oracle must resolve every task and nop none; where they do not, the task itself "
+                  "is suspect.", ""]
+        lines += [f"- **{f['task']}**: {f['message']}" for f in findings]
+        lines += [""]
     variants = summary.get("variants") or []
     lines += ["## Variants", ""]
     cols = ["variant", "agent", "model", "trials", "resolved", "success", "mean reward",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.panel import Panel
+from rich.text import Text
 
 from trialbook.cli.indexing import reported_warnings, where
 from trialbook.cli.output import console, print_json, table
@@ -54,6 +56,11 @@ def print_report(r: TrialReport, steps: int) -> None:
         console.print(f"[red]error:[/] {e}", highlight=False)
     for n in r.notes:
         console.print(f"note: {n}", highlight=False, style="dim")
+    if r.outcome != "resolved":
+        for key, label in (("verifier_output", "verifier output"), ("agent_output", "agent output")):
+            if key in r.output_tails:
+                console.print(Panel(Text(r.output_tails[key]), title=f"{label} (last lines)",
+                                    title_align="left", border_style="dim"))
     if r.timeline and steps > 0:
         shown = r.timeline[:steps]
         tl = table(f"Timeline ({len(shown)} of {len(r.timeline)})", ["#", "t+s", "kind", "tokens", "text", "tools"],

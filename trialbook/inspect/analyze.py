@@ -21,6 +21,7 @@ from trialbook.inspect.from_atif import report_from_atif
 from trialbook.inspect.from_copilot import report_from_events_file
 from trialbook.inspect.from_litellm import report_from_litellm_file
 from trialbook.inspect.report import TrialReport, no_log_report
+from trialbook.inspect.tails import output_tails
 from trialbook.model.trajectory import load_trajectory
 from trialbook.sources.base import JobView, SourceReader, TrialView, detect_layout, get_reader
 
@@ -96,6 +97,7 @@ def analyze_trial(view: TrialView, reader: SourceReader, number: int | None = No
     else:
         report.apply_record(view.record, number)
     report.notes = notes + report.notes
+    report.output_tails = output_tails(reader.output_files(view))
     return report
 
 

@@ -95,6 +95,8 @@ class TrialReport:
     finished_at: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Last lines of what the verifier and the agent printed (``verifier_output``, ``agent_output``).
+    output_tails: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``analyze --json`` prints)."""

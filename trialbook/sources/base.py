@@ -146,6 +146,13 @@ class SourceReader(ABC):
         """
         return {}
 
+    def output_files(self, trial: TrialView) -> dict[str, Path]:
+        """What the verifier and the agent printed, keyed ``verifier_output`` / ``agent_output``.
+
+        ``trialbook analyze`` shows their last lines. Paths may not exist. Default: none.
+        """
+        return {}
+
 
 def _files_in(directory: Path) -> list[Path]:
     """Regular files directly in ``directory`` (sorted; none when it is not a directory)."""

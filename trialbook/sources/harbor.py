@@ -236,6 +236,17 @@ class HarborReader(SourceReader):
             out["atif"] = trial.path / "agent" / "trajectory.json"
         return out
 
+    def output_files(self, trial: TrialView) -> dict[str, Path]:
+        """``verifier/test-stdout.txt`` and the agent's own log (``agent/<agent>.txt``, else the last command's stdout)."""
+        agent_dir = trial.path / "agent"
+        logs = sorted(p for p in _txt_files(agent_dir) if p.name != "trajectory.json")
+        if not logs:
+            logs = sorted(_txt_files(agent_dir, "command-*/stdout.txt"))
+        out = {"verifier_output": trial.path / "verifier" / "test-stdout.txt"}
+        if logs:
+            out["agent_output"] = logs[-1]
+        return out
+
     def read(self, path: Path) -> list[JobView]:
         path = Path(path)
         if not path.is_dir():
@@ -250,3 +261,7 @@ class HarborReader(SourceReader):
             raise SourceError("not a Harbor/Pier root, job or trial directory", path)
         return [read_job(tree, j) for j in jobs]
 
+
+def _txt_files(directory: Path, pattern: str = "*.txt") -> list[Path]:
+    """Regular files matching ``pattern`` under ``directory`` (links are not followed)."""
+    return [p for p in directory.glob(pattern) if p.is_file() and not p.is_symlink()]

@@ -152,6 +152,11 @@ class NativeReader(SourceReader):
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None) -> JobView:
         return read_job(job_dir, trial_dirs)
 
+    def output_files(self, trial: TrialView) -> dict[str, Path]:
+        paths = TrialPaths(trial.path)
+        agent = paths.agent_stderr if paths.agent_stderr.is_file() and paths.agent_stderr.stat().st_size else paths.agent_stdout
+        return {"verifier_output": paths.test_output, "agent_output": agent}
+
     def log_files(self, trial: TrialView) -> dict[str, Path]:
         paths = TrialPaths(trial.path)
         found = {"atif": paths.trajectory, "litellm": paths.litellm_log}

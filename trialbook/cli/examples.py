@@ -5,6 +5,7 @@ from __future__ import annotations
 #: Command name -> example command lines (each shown as written, one per line).
 EXAMPLES: dict[str, list[str]] = {
     "init": ["trialbook init my-eval --kind eval", "trialbook init gen --kind trajgen --tasks ../tasks"],
+    "check": ["trialbook check", "trialbook check tasks/ --run", "trialbook check tasks/fix-the-bug --json"],
     "demo": ["trialbook demo demo-runs/first", "trialbook demo demo-runs/swe --swe"],
     "run": ["trialbook run", "trialbook run -b my-eval --json",
             "trialbook run -k 5 -n 8 --task 'fix-*' --variant gpt",

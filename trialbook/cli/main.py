@@ -21,6 +21,7 @@ from trialbook.errors import TrialbookError
 #: Command name -> module under trialbook.cli, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
     "init": "init",
+    "check": "check",
     "demo": "demo",
     "run": "run",
     "status": "status",

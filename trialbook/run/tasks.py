@@ -165,4 +165,18 @@ def load_harbor_dataset(
     selected = select_names(names, include or [], exclude or [])
     if not selected:
         raise TaskError("no task matches the include/exclude filters", dataset_dir)
-    return [load_harbor_task(dataset_dir / n, need_solution=need_solution) for n in selected]
+    tasks: list[HarborTask] = []
+    broken: list[TaskError] = []
+    for n in selected:
+        try:
+            tasks.append(load_harbor_task(dataset_dir / n, need_solution=need_solution))
+        except TaskError as exc:
+            broken.append(exc)
+    if len(broken) == 1:
+        raise broken[0]
+    if broken:  # every broken task at once, so one run finds them all
+        listed = "; ".join(f"{e.path.name if e.path else '?'} ({e.message.removeprefix('broken task: ')})"
+                           for e in broken)
+        raise TaskError(f"{len(broken)} broken tasks: {listed} (details: trialbook check {dataset_dir})",
+                        dataset_dir)
+    return tasks

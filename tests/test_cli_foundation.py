@@ -20,6 +20,13 @@ def test_init_json_and_status(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert "config.yaml" in data["files"] and "scripts/convert_trajectories.sh" in data["files"]
+    assert "tasks/hello-world/tests/test.sh" in data["files"]  # an example task to copy
+    assert "agent: mini-swe-agent" in (tmp_path / "b" / "config.yaml").read_text()
+    assert tb("check", cwd=tmp_path / "b").returncode == 0  # the example passes its own check
+    existing = tmp_path / "mine"
+    (existing / "tasks").mkdir(parents=True)
+    assert tb("init", str(existing), "--json").returncode == 0
+    assert list((existing / "tasks").iterdir()) == []  # an existing dataset is never touched
     st = tb("status", "--json", cwd=tmp_path / "b")
     assert json.loads(st.stdout)["state"] == "never_run"
 

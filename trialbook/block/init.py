@@ -7,6 +7,7 @@ config.yaml.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from importlib import resources
 from pathlib import Path
@@ -58,6 +59,22 @@ def init_block(root: Path, kind: str, *, tasks_path: str = "tasks", name: str | 
         d.mkdir(parents=True, exist_ok=True)
     update_status(block.config, {"state": "never_run", "created_at": utc_now(), "kind": kind})
     return block
+
+
+def seed_example_task(block: BlockPaths, tasks_path: str = "tasks") -> Path | None:
+    """Put one example task in a new block's task directory, to copy from (see docs/tasks.md).
+
+    Only when that directory does not exist yet: an existing dataset is never touched.
+    Returns the example's directory, or None when nothing was added.
+    """
+    tasks_dir = Path(tasks_path)
+    tasks_dir = tasks_dir if tasks_dir.is_absolute() else block.root / tasks_dir
+    if tasks_dir.exists():
+        return None
+    target = tasks_dir / "hello-world"
+    with resources.as_file(resources.files("trialbook.examples").joinpath("tasks", "hello-world")) as src:
+        shutil.copytree(src, target)
+    return target
 
 
 def find_block(start: Path | None = None) -> BlockPaths:

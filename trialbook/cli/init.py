@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trialbook.block.init import init_block
+from trialbook.block.init import init_block, seed_example_task
 from trialbook.cli.output import console, print_json
 
 
@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a block: a commented config.yaml, scripts/, and a .gitignore of runtime outputs."""
         block = init_block(directory, kind, tasks_path=tasks)
+        seed_example_task(block, tasks)
         files = sorted(str(p.relative_to(block.root)) for p in block.root.rglob("*") if p.is_file()
                        and ".trialbook" not in p.parts)
         if json_out:
@@ -28,4 +29,5 @@ def register(app: typer.Typer) -> None:
         console.print(f"Created {kind} block at [bold]{block.root}[/]")
         for f in files:
             console.print(f"  {f}")
-        console.print("Next: edit config.yaml, then run [bold]trialbook run[/] in that directory.")
+        console.print("Next: write tasks next to the example (docs/tasks.md), edit config.yaml, then run "
+                      "[bold]trialbook check[/] and [bold]trialbook run[/] in that directory.")

@@ -25,6 +25,11 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 }
 
 
+def register_schema(name: str, model: type[BaseModel]) -> None:
+    """Make ``model``'s JSON Schema printable as ``trialbook schema NAME`` (for models outside ``model/``)."""
+    SCHEMAS[name] = model
+
+
 def schema_names() -> list[str]:
     """Known schema names, sorted."""
     return sorted(SCHEMAS)

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trialbook.errors import ConfigError
+from trialbook.model.schemas import register_schema
+from trialbook.run.config_errors import format_errors
 
 REDACTED = "***REDACTED***"
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
@@ -159,24 +161,25 @@ class BlockConfig(_Strict):
         return (block_root / (rel or "artifacts/jobs")).resolve()
 
 
-def _format_validation_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in first["loc"]).replace(".[", "[")
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{loc or 'top level'}: {msg}{more}"
+register_schema("config", BlockConfig)
 
 
-def parse_config(data: Any, path: Path) -> BlockConfig:
-    """Validate already-parsed YAML data; errors name the file and the key."""
+def parse_config(data: Any, path: Path, text: str | None = None) -> BlockConfig:
+    """Validate already-parsed YAML data; every error is named with its line and key.
+
+    ``text`` is the YAML the data came from (read from ``path`` when not given) for line numbers.
+    """
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", path)
     try:
         return BlockConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc), path) from None
+        if text is None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None
+        raise ConfigError(format_errors(exc, BlockConfig, text), path) from None
 
 
 def read_yaml(path: Path) -> Any:

@@ -98,3 +98,17 @@ def test_every_help_has_examples_and_flags_show_no_type() -> None:
     lines = {line.split()[1]: line for line in helped.stdout.splitlines() if line.startswith("│ --")}
     assert "<bool>" not in lines["--json"] and "<int>" in lines["--steps"]
     assert "trialbook analyze --last --trial 1" in helped.stdout
+
+
+@requires_bwrap
+def test_every_command_means_the_same_last_job(tmp_path: Path) -> None:
+    from conftest import make_block
+
+    root = make_block(tmp_path, tasks=["hello-world"])
+    for job in ("older", "newer", "older"):  # resuming "older" makes it the last job run
+        assert tb("run", "--job", job, "--json", cwd=root).returncode == 0
+    assert json.loads(tb("show", "--json", "--no-write", cwd=root).stdout)["job"] == "older"
+    assert json.loads(tb("show", "--last", "--json", "--no-write", cwd=root).stdout)["job"] == "older"
+    assert json.loads(tb("analyze", "--json", cwd=root).stdout)["job"] == "older"
+    assert json.loads(tb("analyze-job", "--json", cwd=root).stdout)["job"] == "older"
+    assert json.loads(tb("archive", "--json", cwd=root).stdout)["entry"]["job"] == "older"

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from trialbook.archive.archive import ArchiveResult, RunInfo, create_archive, make_run_id
 from trialbook.archive.metadata import secret_literals
 from trialbook.archive.monitor import read_monitor, report_from_job
-from trialbook.block.status import read_status, update_status
+from trialbook.block.jobs import last_job_dir
+from trialbook.block.status import update_status
 from trialbook.errors import ConfigError, SourceError, TrialbookError
 from trialbook.jsonio import read_json
 from trialbook.layout.archive_paths import monitor_report
@@ -69,16 +70,12 @@ def _jobs_dir(block: BlockPaths) -> tuple[Path, str]:
 
 
 def last_job_name(block: BlockPaths) -> str:
-    """The job config.yaml's status names, else the most recently changed job directory."""
+    """The block's last job (:func:`trialbook.block.jobs.last_job_dir`), the default of every command."""
     jobs_dir, _ = _jobs_dir(block)
-    name = read_status(block.config).get("job")
-    if isinstance(name, str) and (jobs_dir / name).is_dir():
-        return name
-    candidates = [p for p in jobs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] \
-        if jobs_dir.is_dir() else []
-    if not candidates:
+    last = last_job_dir(jobs_dir)
+    if last is None:
         raise ConfigError(f"no job to archive: {jobs_dir} holds no job directory", not_found=True)
-    return max(candidates, key=lambda p: p.stat().st_mtime).name
+    return last.name
 
 
 def run_info_from_job(block: BlockPaths, job_name: str) -> RunInfo:

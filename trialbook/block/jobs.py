@@ -5,16 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from trialbook.block.init import find_block
-from trialbook.block.status import read_status
 from trialbook.errors import ConfigError
 from trialbook.run.config import load_config
 
 
-def find_job(job: str | None, block_dir: Path | None = None) -> Path:
-    """An existing path as given; else a job directory of the current block; else its last job.
+def last_job_dir(jobs_dir: Path) -> Path | None:
+    """The block's last job: the one run most recently, the one every command means by default.
 
-    The last job is the one named in config.yaml's status, falling back to the newest job dir.
+    "Most recently run" is the ``started_at`` its runner wrote (a resumed job counts from its
+    resume), then the directory's modification time, then the name; None when there is no job.
     """
+    from trialbook.sources.base import get_reader
+
+    if not jobs_dir.is_dir():
+        return None
+    reader = get_reader("native")
+    best: tuple[str, float, str] | None = None
+    found: Path | None = None
+    for job_dir in reader.job_dirs(jobs_dir):
+        view = reader.read_trials(job_dir, [])
+        key = (view.started_at or "", job_dir.stat().st_mtime, job_dir.name)
+        if best is None or key > best:
+            best, found = key, job_dir
+    return found
+
+
+def find_job(job: str | None, block_dir: Path | None = None) -> Path:
+    """An existing path as given; else a job directory of the current block; else its last job
+    (:func:`last_job_dir`)."""
     if job is not None and Path(job).exists():
         return Path(job)
     block = find_block(block_dir)
@@ -25,11 +43,7 @@ def find_job(job: str | None, block_dir: Path | None = None) -> Path:
             raise ConfigError(f"no job {job!r}: neither a path nor a job directory in {jobs_dir}",
                               not_found=True)
         return jobs_dir / job
-    name = read_status(block.config).get("job")
-    if isinstance(name, str) and (jobs_dir / name).is_dir():
-        return jobs_dir / name
-    candidates = sorted(p for p in jobs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if jobs_dir.is_dir() else []
-    if not candidates:
+    last = last_job_dir(jobs_dir)
+    if last is None:
         raise ConfigError(f"no job found: {jobs_dir} holds no job directory", not_found=True)
-    return max(candidates, key=lambda p: (p.stat().st_mtime, p.name))
+    return last

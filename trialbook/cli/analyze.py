@@ -75,9 +75,9 @@ def register(app: typer.Typer) -> None:
     @app.command("analyze")
     def analyze_cmd(
         target: str = typer.Argument(None, metavar="[JOB|PATH]", help="Job name, or a job or trial directory"),
-        last: bool = typer.Option(False, "--last", help="The most recently started job of this block (else of the index)"),
+        last: bool = typer.Option(False, "--last", help="The last job: the block's most recently run job, else the index's (the default when no JOB is given)"),
         trial: int = typer.Option(None, "--trial", "-t", help="Trial number 1..n (order: task, variant, attempt, name)"),
-        file: Path = typer.Option(None, "--file", "-f", help="Analyze one log file instead of a trial"),
+        file: Path = typer.Option(None, "--file", help="Analyze one log file instead of a trial"),
         kind: str = typer.Option(None, "--kind", help=f"Kind of --file ({', '.join(FILE_KINDS)}; default: sniffed)"),
         layout: str = typer.Option(None, "--layout", "-l", help="Force the layout of PATH"),
         steps: int = typer.Option(40, "--steps", help="Timeline entries to print (JSON has all)"),

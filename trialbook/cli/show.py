@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
     def show_cmd(
         target: str = typer.Argument(None, metavar="[JOB|PATH]",
                                      help="A job name (block jobs, then the index) or a results path of any layout"),
-        last: bool = typer.Option(False, "--last", help="The most recently started job of this block (else of the index)"),
+        last: bool = typer.Option(False, "--last", help="The last job: the block's most recently run job, else the index's (the default when no JOB is given)"),
         layout: str = typer.Option(None, "--layout", "-l",
                                    help="Force a layout for PATH (native, harbor/pier, legacy, ...) instead of detecting it"),
         json_out: bool = typer.Option(False, "--json", help="Print summary.json"),

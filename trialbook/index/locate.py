@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trialbook.block.init import find_block
+from trialbook.block.jobs import last_job_dir
 from trialbook.errors import ConfigError, SourceError, TrialbookError
 from trialbook.index.db import IndexCorrupt, open_readonly
 from trialbook.index.queries import job_row, last_job
@@ -77,17 +78,8 @@ def block_roots(block: BlockPaths) -> list[RootSpec]:
 
 
 def _native_last(block: BlockPaths) -> JobRef | None:
-    jobs_dir = block_jobs_dir(block)
-    if not jobs_dir.is_dir():
-        return None
-    reader = get_reader("native")
-    best: tuple[str, float, Path] | None = None
-    for job_dir in reader.job_dirs(jobs_dir):
-        view = reader.read_trials(job_dir, [])
-        key = (view.started_at or "", job_dir.stat().st_mtime, job_dir)
-        if best is None or key[:2] > best[:2]:
-            best = key
-    return JobRef(best[2].name, best[2], "native") if best else None
+    last = last_job_dir(block_jobs_dir(block))
+    return JobRef(last.name, last, "native") if last is not None else None
 
 
 def _from_index(db: Path, name: str | None) -> JobRef | None:
@@ -114,8 +106,7 @@ def resolve_job(name: str | None, *, last: bool, block: BlockPaths | None, db: P
             raise TrialbookError(f"no job named {name!r} in this block's jobs or in the index {db} "
                                  "(give a path, or run `trialbook reindex`)", not_found=True)
         return ref
-    if not last:
-        raise TrialbookError("say which job: a job name, a path, or --last")
+    # No name: the last job, as every command means it (``--last`` says so explicitly).
     ref = _native_last(block) if block is not None else None
     ref = ref or _from_index(db, None)
     if ref is None:

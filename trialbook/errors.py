@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad arguments or bad input: a config, task, or file that is malformed
     NOT_FOUND = 3  # no such block, job, trial, path or file
     CONFLICT = 4  # the job is locked by another runner, or changed since it started
+    UNAVAILABLE = 5  # a service the job needs does not answer (a model endpoint)
     CANCELLED = 130  # Ctrl-C
 
 
@@ -53,6 +54,12 @@ class JobLockedError(TrialbookError):
     """Another runner holds the job's lock."""
 
     exit_code = ExitCode.CONFLICT
+
+
+class ServiceUnavailableError(TrialbookError):
+    """A service the job needs (a model endpoint) does not answer; found before any trial runs."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class JobConfigChangedError(TrialbookError):

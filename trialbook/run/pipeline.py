@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trialbook.errors import TrialbookError
+from trialbook.run.agents import get_agent
 from trialbook.run.overrides import RunOverrides
 from trialbook.run.scheduler import (
     JobCancelled,
@@ -99,12 +100,19 @@ BUILTIN_STEP_MODULES: list[str] = [
 ]
 
 
+def preflight(setup: JobSetup) -> None:
+    """Every variant's pre-flight check (its model server answers), before any trial starts."""
+    for variant in setup.config.variants:
+        get_agent(variant.agent).preflight(variant)
+
+
 def run_block(config_path: Path, job_name: str | None = None,
               progress: ProgressCallback | None = None,
               on_setup: Callable[[JobSetup], None] | None = None,
               overrides: RunOverrides | None = None) -> RunReport:
     """Run the block's job (new or resumed) and its post-run steps, with session log and monitor."""
     setup = prepare_job(config_path, job_name, overrides)
+    preflight(setup)
     if on_setup:
         on_setup(setup)
     with RunSession(setup, progress) as session:

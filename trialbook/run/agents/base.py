@@ -65,6 +65,12 @@ class Agent(ABC):
     def check(self, variant: VariantConfig) -> None:
         """Refuse a variant whose settings this agent cannot use (called at job start)."""
 
+    def preflight(self, variant: VariantConfig) -> None:
+        """Check, before any trial runs, that what the variant needs answers (e.g. its model server).
+
+        Raises :class:`trialbook.errors.ServiceUnavailableError`; the default checks nothing.
+        """
+
     @abstractmethod
     async def run(self, ctx: AgentContext) -> AgentResult:
         """Work on the task in ``ctx.sandbox``; return when done."""

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trialbook.errors import ConfigError
 from trialbook.model.litellm_line import read_litellm_log, usage_from_lines
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
+from trialbook.run.agents.endpoint import check_endpoint
 from trialbook.run.config import VariantConfig
 from trialbook.run.scrub import SECRET_KEY
 
@@ -105,6 +106,9 @@ class MiniSweAgent(Agent):
                               "(a LiteLLM model string such as openai/gpt-4o-mini)")
         parse_settings(variant)
         _api_key(variant)
+
+    def preflight(self, variant: VariantConfig) -> None:
+        check_endpoint(variant.name, variant.api_base, _api_key(variant))
 
     async def run(self, ctx: AgentContext) -> AgentResult:
         settings = parse_settings(ctx.variant)

@@ -1,0 +1,42 @@
+"""Pre-flight check of an LLM variant's model server, before any trial runs.
+
+Without it an unreachable server shows up as every trial failing after its retries. The
+check asks ``GET {api_base}/models`` (the OpenAI-compatible listing every common server
+answers) with the variant's key: any HTTP answer but 401/403 means the server is there;
+no answer, or a refused key, stops the job with the reason. Variants without ``api_base``
+(hosted providers reached through LiteLLM's defaults) are not checked.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from trialbook.errors import ServiceUnavailableError
+
+#: Seconds to wait for the server's answer.
+PREFLIGHT_TIMEOUT_S = 10.0
+
+
+def check_endpoint(variant_name: str, api_base: str | None, api_key: str | None,
+                   timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
+    """Raise :class:`ServiceUnavailableError` when ``api_base`` does not answer or refuses the key."""
+    if not api_base:
+        return
+    url = api_base.rstrip("/") + "/models"
+    request = urllib.request.Request(url, method="GET")
+    if api_key:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    where = f"variant {variant_name}: model server {api_base}"
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s):  # noqa: S310 - the user's own endpoint
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise ServiceUnavailableError(f"{where} refused the API key (HTTP {exc.code}); no trial was run") \
+                from None
+        return  # it answered: a server without a /models route is still a server
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServiceUnavailableError(f"{where} does not answer ({reason}); no trial was run: start the "
+                                      "server or fix api_base") from None

@@ -125,10 +125,15 @@ def test_live_monitor_of_a_running_job(block_factory, tmp_path: Path) -> None:
     assert "| progress | 3 / 3 (100%) |" in md
     human = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "monitor", "--block", str(root)],
                            capture_output=True, text=True)
-    assert human.returncode == 0 and "Monitor: job j" in human.stdout and "completed" in human.stdout
-    follow_done = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "monitor", "--follow"],
-                                 capture_output=True, text=True, cwd=root, timeout=30)
-    assert follow_done.returncode == 0  # a finished job: --follow returns at once
+    assert human.returncode == 0 and human.stdout.startswith("job j  completed\n[####################] 3/3 100%")
+    assert "outcomes: resolved=3" in human.stdout
+    # no run in progress: --follow waits for the next one instead of exiting
+    waiting = subprocess.Popen([sys.executable, "-m", "trialbook.cli.main", "monitor", "--follow"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root)
+    time.sleep(3)
+    assert waiting.poll() is None
+    waiting.kill()
+    assert "waiting for one to start" in waiting.communicate()[1]
 
 
 def test_runner_refused_by_the_job_lock_leaves_the_live_report_alone(block_factory) -> None:
@@ -149,4 +154,42 @@ def test_monitor_without_report_is_a_clear_error(tmp_path: Path) -> None:
     init_block(tmp_path / "b", "eval")
     res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "monitor"], capture_output=True,
                          text=True, cwd=tmp_path / "b")
-    assert res.returncode == 1 and "no monitor report" in res.stderr
+    assert res.returncode == 3 and "no monitor report" in res.stderr  # 3: not found
+
+
+def test_compact_view_fits_one_terminal_screen() -> None:
+    from trialbook.cli.monitor_view import compact_lines
+
+    running = [{"trial": f"task-with-a-rather-long-name-{i:03d}__variant__1", "running_s": 100.0 + i,
+                "idle_s": 5.0, "stalled": i < 3} for i in range(40)]
+    snap = {"job": "big", "state": "completed", "total": 400, "done": 120, "percent": 30.0,
+            "elapsed_s": 600.0, "eta_s": 1400.0, "throughput_per_min": 12.0, "outcomes": {"resolved": 100,
+            "unresolved": 15, "agent_error": 5}, "errors_by_type": {f"Error{i}": i + 1 for i in range(6)},
+            "running": running, "stalled": running[:3], "stall_after_s": 300.0,
+            "slowest": [{"trial": "t", "duration_s": 9.0, "outcome": "resolved"}] * 5}
+    lines = [text for text, _ in compact_lines(snap, width=80, height=24)]
+    assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
+    assert lines[0] == "job big  completed" and lines[2].startswith("outcomes: resolved=100")
+    assert lines[3].startswith("errors: ") and lines[3].endswith("(+2 more)")
+    assert lines[4].startswith("stalled") and lines[5].startswith("  task-with-a-rather-long-name-000")
+    assert any("more (see logs/monitor.md)" in line for line in lines)
+
+
+@requires_bwrap
+def test_monitor_for_a_named_job_and_follow_before_the_run(block_factory) -> None:
+    root = block_factory(tasks=["hello-world"])
+    follower = subprocess.Popen([sys.executable, "-m", "trialbook.cli.main", "monitor", "-f", "--json",
+                                 "--interval", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=root)
+    time.sleep(1.5)  # the follower is waiting before the run starts
+    assert subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "--job", "first"],
+                          cwd=root, capture_output=True).returncode == 0
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    assert json.loads(out.splitlines()[-1])["job"] == "first"
+    assert subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "--job", "second"],
+                          cwd=root, capture_output=True).returncode == 0
+    named = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "monitor", "--job", "first", "--json"],
+                           cwd=root, capture_output=True, text=True)
+    snap = json.loads(named.stdout)
+    assert (snap["job"], snap["state"], snap["done"], snap["total"]) == ("first", "completed", 1, 1)

@@ -331,6 +331,11 @@ def pid_alive(pid: int) -> bool:
 
 def report_from_job(job: JobPaths, stall_after_s: float = 300.0) -> str:
     """A final report rebuilt from a job's files (for archives of jobs run without a monitor here)."""
+    return render_markdown(snapshot_from_job(job, stall_after_s))
+
+
+def snapshot_from_job(job: JobPaths, stall_after_s: float = 300.0) -> dict[str, Any]:
+    """The monitor's snapshot of a job rebuilt from its files (for a job that is not running now)."""
     records: list[TrialRecord] = []
     for d in job.trial_dirs():
         try:
@@ -352,4 +357,4 @@ def report_from_job(job: JobPaths, stall_after_s: float = 300.0) -> str:
         done=len(finished), skipped=0, finished=finished, started_at=agg.get("started_at"),
         now=end, running=[], stall_after_s=stall_after_s, pid=None, ended_at=end,
     )
-    return render_markdown(snap)
+    return snap

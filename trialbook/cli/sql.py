@@ -1,38 +1,68 @@
-"""``trialbook sql "SELECT ..."``: query results/index.db, read-only (write statements are refused)."""
+"""``trialbook sql "SELECT ..."``: query results/index.db, read-only, within a time limit and a row cap."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import orjson
 import typer
 
 from trialbook.cli.indexing import reported_warnings, where
-from trialbook.cli.output import console, print_json, table
+from trialbook.cli.output import console, err_console, print_json, table
+from trialbook.errors import TrialbookError
 from trialbook.index.access import open_for_query
-from trialbook.index.db import run_readonly_query
+from trialbook.index.db import QUERY_MAX_ROWS, QUERY_TIMEOUT_S, run_limited_query, table_columns
+
+
+def _print_rows_json(columns: list[str], rows: list[tuple]) -> None:
+    """Rows as JSON objects with keys in the query's column order (not sorted)."""
+    data = [dict(zip(columns, r, strict=True)) for r in rows]
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n")
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``sql`` command to ``app``."""
     @app.command("sql")
     def sql_cmd(
-        query: str = typer.Argument(..., help="One SQL statement, e.g. \"SELECT * FROM pier_jobs\""),
+        query: str = typer.Argument(None, help="One SQL statement, e.g. \"SELECT job_name, n_trials FROM jobs\""),
+        tables: bool = typer.Option(False, "--tables", help="List the tables and views and their columns"),
         json_out: bool = typer.Option(False, "--json", help="Print rows as a JSON list of objects"),
+        timeout: float = typer.Option(QUERY_TIMEOUT_S, "--timeout", min=0.1, help="Stop the query after this many seconds"),
+        max_rows: int = typer.Option(QUERY_MAX_ROWS, "--max-rows", min=1, help="Return at most this many rows"),
         no_refresh: bool = typer.Option(False, "--no-refresh", help="Query the index as it is (no reindex first)"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
         db: Path = typer.Option(None, "--db", help="Index database (default: <block>/results/index.db)"),
     ) -> None:
-        """Run a read-only SQL query on the index (tables: jobs, trials, pier_jobs, pier_trials, legacy_*)."""
+        """Run a read-only SQL query on the index; --tables lists what there is to query.
+
+        Tables: jobs, trials (every layout); views: pier_jobs, pier_trials, legacy_* (see docs/results-index.md).
+        PRAGMA table_info(NAME) works too.
+        """
+        if not tables and not query:
+            raise TrialbookError("give a query, or --tables to see what there is to query")
         _, db_path, roots = where(block_dir, db)
         with reported_warnings():
             conn = open_for_query(db_path, roots, refresh_first=not no_refresh)
         try:
-            columns, rows = run_readonly_query(conn, query)
+            if tables:
+                described = table_columns(conn)
+                if json_out:
+                    print_json({name: {"type": kind, "columns": cols} for name, (kind, cols) in described.items()})
+                else:
+                    t = table(None, ["name", "type", "columns"],
+                              [(name, kind, ", ".join(cols)) for name, (kind, cols) in described.items()])
+                    t.columns[2].overflow = "fold"
+                    console.print(t)
+                return
+            result = run_limited_query(conn, query, timeout_s=timeout, max_rows=max_rows)
         finally:
             conn.close()
+        note = (f"only the first {max_rows} rows (--max-rows to see more)" if result.truncated else None)
         if json_out:
-            print_json([dict(zip(columns, r, strict=True)) for r in rows])
+            _print_rows_json(result.columns, result.rows)
+            if note:
+                err_console.print(f"note: {note}", highlight=False)
             return
-        t = table(None, columns, rows)
-        console.print(t)
-        console.print(f"{len(rows)} row(s)", style="dim")
+        console.print(table(None, result.columns, result.rows))
+        console.print(f"{len(result.rows)} row(s)" + (f"; {note}" if note else ""), style="dim")

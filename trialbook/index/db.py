@@ -9,9 +9,12 @@ rebuilt. Writers (``reindex``, the post-run step) serialise on an exclusive lock
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
+import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -122,9 +125,16 @@ def open_writable(path: Path) -> tuple[sqlite3.Connection, bool]:
     return _create(path), True
 
 
+#: Pragmas that take a table name and only describe it (``PRAGMA table_info(trials)``).
+_DESCRIBING_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
+                                 "foreign_key_list"})
+
+
 def _deny_writes(action: int, arg1: str | None, arg2: str | None, *_rest: object) -> int:
     if action == sqlite3.SQLITE_PRAGMA:  # reading a pragma is fine, setting one is not
-        return sqlite3.SQLITE_DENY if arg2 is not None else sqlite3.SQLITE_OK
+        if arg2 is None or (arg1 or "").lower() in _DESCRIBING_PRAGMAS:
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_DENY if action in _DENIED_ACTIONS else sqlite3.SQLITE_OK
 
 
@@ -150,19 +160,76 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return conn
 
 
+#: Defaults of ``trialbook sql``: a query stops after this long, and returns at most this many rows.
+QUERY_TIMEOUT_S = 10.0
+QUERY_MAX_ROWS = 10_000
+
+
+@dataclass
+class QueryResult:
+    """Columns (in the query's order), rows, and whether rows were cut at the row cap."""
+
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool = False
+
+
 def run_readonly_query(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
     """Run one read-only statement; returns (column names, rows). Writes raise ReadOnlyQueryError."""
+    result = run_limited_query(conn, sql, params, timeout_s=None, max_rows=None)
+    return result.columns, result.rows
+
+
+def run_limited_query(conn: sqlite3.Connection, sql: str, params: tuple = (), *,
+                      timeout_s: float | None = QUERY_TIMEOUT_S,
+                      max_rows: int | None = QUERY_MAX_ROWS) -> QueryResult:
+    """Run one read-only statement within a time limit and a row cap (a runaway query cannot hang or
+    exhaust memory); errors name what is wrong, and an unknown column lists the known ones."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    if deadline is not None:
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     try:
         cur = conn.execute(sql, params)
-        rows = cur.fetchall()
+        rows = cur.fetchmany(max_rows + 1) if max_rows is not None else cur.fetchall()
     except sqlite3.ProgrammingError as exc:  # e.g. more than one statement
         raise TrialbookError(f"SQL error: {exc}") from None
     except sqlite3.DatabaseError as exc:
         msg = str(exc)
+        if "interrupted" in msg and deadline is not None and time.monotonic() > deadline:
+            raise TrialbookError(f"SQL query stopped after {timeout_s:g} s (allow more with --timeout)") from None
         if "not authorized" in msg or "readonly" in msg or "read-only" in msg:
             raise ReadOnlyQueryError(
                 "refused: the index is read-only here (it is derived from the files; "
                 "change the files and run `trialbook reindex`)") from None
+        if msg.startswith("no such column"):
+            msg += "; " + _known_columns(conn, sql)
         raise TrialbookError(f"SQL error: {msg}") from None
+    finally:
+        if deadline is not None:
+            conn.set_progress_handler(None, 0)
+    truncated = max_rows is not None and len(rows) > max_rows
     columns = [d[0] for d in cur.description or ()]
-    return columns, [tuple(r) for r in rows]
+    return QueryResult(columns, [tuple(r) for r in rows[:max_rows]], truncated)
+
+
+def table_columns(conn: sqlite3.Connection) -> dict[str, tuple[str, list[str]]]:
+    """Every table and view of the index: name -> (``table``|``view``, its column names in order)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    names = conn.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') "
+                         "AND name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
+    for name, kind in names:
+        cols = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(name)})").fetchall()]
+        out[name] = (kind, cols)
+    return out
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _known_columns(conn: sqlite3.Connection, sql: str) -> str:
+    """``columns of trials: a, b, ...`` for the tables the query names (all of them if none found)."""
+    tables = table_columns(conn)
+    named = [m.lower() for m in re.findall(r"\b(?:from|join)\s+[\"`\[]?(\w+)", sql, re.IGNORECASE)]
+    chosen = [t for t in tables if t.lower() in named] or list(tables)
+    return "; ".join(f"columns of {t}: {', '.join(tables[t][1])}" for t in chosen)

@@ -1,0 +1,65 @@
+"""``trialbook sql`` as a user meets it: what to query, clear errors, and no runaway queries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trialbook.index.reindex import RootSpec, reindex
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sql") / "index.db"
+    reindex(path, [RootSpec(FIXTURES / "harbor" / "jobs")])
+    return path
+
+
+def sql(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "trialbook.cli.main", "sql", "--db", str(db), "--no-refresh",
+                           *args], capture_output=True, text=True, timeout=60)
+
+
+def test_tables_lists_tables_views_and_columns(db: Path) -> None:
+    listed = json.loads(sql(db, "--tables", "--json").stdout)
+    assert listed["trials"]["type"] == "table" and listed["pier_jobs"]["type"] == "view"
+    assert listed["jobs"]["columns"][:2] == ["job_name", "job_dir"]
+    info = sql(db, "PRAGMA table_info(jobs)", "--json")
+    assert info.returncode == 0 and json.loads(info.stdout)[0]["name"] == "job_name"
+
+
+def test_columns_keep_the_query_order_in_json(db: Path) -> None:
+    res = sql(db, "SELECT n_trials, layout, job_name FROM jobs", "--json")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.index('"n_trials"') < res.stdout.index('"layout"') < res.stdout.index('"job_name"')
+    assert json.loads(res.stdout)[0]["job_name"] == "mixed-agents"
+
+
+def test_unknown_column_lists_the_columns(db: Path) -> None:
+    res = sql(db, "SELECT nope FROM jobs")
+    assert res.returncode == 2
+    assert "no such column: nope; columns of jobs: job_name, job_dir," in " ".join(res.stderr.split())
+
+
+def test_runaway_queries_stop(db: Path) -> None:
+    forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    started = time.monotonic()
+    res = sql(db, forever, "--timeout", "1")
+    assert res.returncode == 2 and "SQL query stopped after 1 s" in res.stderr
+    assert time.monotonic() - started < 30
+    many = sql(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c",
+               "--max-rows", "5", "--json")
+    assert many.returncode == 0 and [r["x"] for r in json.loads(many.stdout)] == [1, 2, 3, 4, 5]
+    assert "only the first 5 rows" in many.stderr
+
+
+def test_writes_and_setting_pragmas_are_still_refused(db: Path) -> None:
+    assert "refused" in sql(db, "PRAGMA user_version = 3").stderr
+    assert "refused" in sql(db, "DELETE FROM jobs").stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,12 +82,18 @@ def test_run_writes_complete_archive_index_entry_and_status(block_factory) -> No
     assert status["state"] == "completed"  # the scheduler's snapshot is kept
 
     # a resumed run of the same job is a new run: next number, its own log section
+    # re-running a complete job runs nothing, so it archives nothing new
     time.sleep(1.1)
+    noop = run_block(root / "config.yaml", "demo")
+    assert noop.steps["archive"] == {"skipped": "no trial ran: the job was already complete, and its run is archived"}
+    assert not (root / "artifacts" / "archives" / "run_002").exists()
+    # a resumed run that does run trials is a new run: next number, its own log section
+    shutil.rmtree(root / "artifacts" / "jobs" / "demo" / "hello-world__nop__2")
     run_block(root / "config.yaml", "demo")
     meta2 = load(root / "artifacts" / "archives" / "run_002" / "metadata.yaml")
     assert meta2["run_id"] != meta["run_id"] and meta2["number"] == 2
     log2 = (root / "artifacts" / "archives" / "run_002" / "session.log").read_text()
-    assert "30 trials planned, 30 already done (resumed)" in log2 and "started (task" not in log2
+    assert "30 trials planned, 29 already done (resumed)" in log2 and "trial hello-world__nop__2 started" in log2
     assert load(root / "config.yaml")["status"]["last_archive"] == 2
 
 

@@ -153,7 +153,12 @@ def archive_job(block: BlockPaths, job_name: str | None = None) -> ArchiveResult
 
 @register_post_run("archive")
 def archive_step(setup: JobSetup, outcome: JobOutcome) -> dict[str, Any]:
-    """Post-run step: archive the run that just ended as the next ``run_NNN``."""
+    """Post-run step: archive the run that just ended as the next ``run_NNN``.
+
+    A run that ran no trial (the job was already complete) is not archived again.
+    """
+    if outcome.resumed and outcome.n_skipped >= len(setup.plans) and outcome.status == "completed":
+        return {"skipped": "no trial ran: the job was already complete, and its run is archived"}
     result = create_archive(run_info_from_run(setup, outcome))
     record_in_status(setup.config_path, result)
     return {"number": result.number, "archive": str(result.path), "run_id": result.run_id}

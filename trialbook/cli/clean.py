@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
 from trialbook.archive.clean import clean_block
 from trialbook.cli.output import console, print_json
+from trialbook.errors import ExitCode
 
 
 def _size(n: int) -> str:
@@ -26,12 +28,24 @@ def register(app: typer.Typer) -> None:
                                        help="The block directory itself (default: here)"),
         repos: bool = typer.Option(False, "--repos", help="Also remove repos/"),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be removed; remove nothing"),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing (on a terminal it asks)"),
         json_out: bool = typer.Option(False, "--json", help="Print what was removed as JSON"),
     ) -> None:
         """Remove jobs, logs, litellm, sft_data, dashboard site and cache (--repos: repos/ too).
 
-        artifacts/archives/, artifacts/index.yaml and config.yaml are never touched.
+        artifacts/archives/, artifacts/index.yaml and config.yaml are never touched. On a terminal
+        it lists what would go and asks first; --yes skips the question.
         """
+        if not (yes or dry_run or json_out) and sys.stdin.isatty() and console.is_terminal:
+            planned = clean_block(block_dir, repos=repos, dry_run=True)
+            if not planned:
+                console.print(f"nothing to clean in {block_dir.resolve()}", highlight=False, soft_wrap=True)
+                return
+            total = sum(r.n_files for r in planned)
+            listing = ", ".join(f"{r.path.name}/" for r in planned)
+            if not typer.confirm(f"Remove {listing} ({total} files)?", default=False):
+                console.print("nothing removed")
+                raise typer.Exit(int(ExitCode.OK))
         removed = clean_block(block_dir, repos=repos, dry_run=dry_run)
         if json_out:
             print_json({"dry_run": dry_run, "removed": [r.to_json() for r in removed]})

@@ -36,14 +36,18 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", help="Output directory (default: the block's sft_data_dir/<job>)"),
         layout: str = typer.Option(None, "--layout", help="Force a layout instead of detecting it"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
+        force: bool = typer.Option(False, "--force", help="Replace an earlier conversion in the output directory"),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
     ) -> None:
-        """Convert trajectories to SFT data; options default to the block's sft_conversion settings."""
+        """Convert trajectories to SFT data; options default to the block's sft_conversion settings.
+
+        An earlier conversion is never replaced silently: --force replaces it, --out writes elsewhere.
+        """
         path = find_job(job, block_dir)
         options = options_from_config(_block_sft_config(block_dir), min_reward=min_reward,
                                       resolved_only=resolved_only, max_tokens=max_tokens,
                                       per_task_cap=per_task_cap, thinking=thinking, tokenizer=tokenizer)
-        results = convert_job(path, layout=layout, out=out, options=options)
+        results = convert_job(path, layout=layout, out=out, options=options, overwrite=force)
         if json_out:
             print_json([{"out_dir": str(r.out_dir), "trajectories_in": r.trajectories_in, "kept": r.kept,
                          "dropped": r.dropped, "tokenizer": r.stats["tokens"]["tokenizer"]} for r in results])

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from trialbook.errors import TrialbookError
+from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.outcome import Outcome
 from trialbook.run.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.sft.convert import ConvertOptions, ConvertResult, convert
@@ -83,15 +83,36 @@ def default_out_dir(job: JobView) -> Path:
     return Path.cwd() / "trialbook-sft" / f"{job.layout}__{job.name}"
 
 
+#: The files a conversion writes; their presence marks an earlier conversion.
+SFT_FILES = ("im.jsonl", "lf.json", "lf.stats.json")
+
+
+class OverwriteRefusedError(TrialbookError):
+    """A conversion would replace an earlier one (nothing was written)."""
+
+    exit_code = ExitCode.CONFLICT
+
+
 def convert_job(path: Path, *, layout: str | None = None, out: Path | None = None,
-                options: ConvertOptions | None = None) -> list[ConvertResult]:
-    """Convert every job found at ``path``; returns one result per job."""
-    results = []
-    for job in open_source(path, layout):
-        missing: list[tuple[str, str, str]] = []
+                options: ConvertOptions | None = None, overwrite: bool = False) -> list[ConvertResult]:
+    """Convert every job found at ``path``; returns one result per job.
+
+    An earlier conversion in a target directory is refused (nothing is written) unless
+    ``overwrite``: SFT data may have been curated or already trained on.
+    """
+    jobs = open_source(path, layout)
+    targets = []
+    for i, job in enumerate(jobs):
         target = out if out is not None else default_out_dir(job)
-        if out is not None and len(results) > 0:
-            target = out / job.name
+        targets.append(out / job.name if out is not None and i > 0 else target)
+    if not overwrite:
+        earlier = [t for t in targets if any((t / name).exists() for name in SFT_FILES)]
+        if earlier:
+            raise OverwriteRefusedError(f"an earlier conversion is there ({', '.join(SFT_FILES)}); "
+                                        "use --force to replace it, or --out DIR", earlier[0])
+    results = []
+    for job, target in zip(jobs, targets, strict=True):
+        missing: list[tuple[str, str, str]] = []
         results.append(convert(sft_inputs(job, missing), target, options, dataset_name_for(job.name),
                                unavailable=missing))
     return results

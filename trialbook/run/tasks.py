@@ -85,9 +85,8 @@ class HarborTask(Task):
         return self.source_dir / "tests" if self.source_dir else None
 
     async def verify(self, paths: TrialPaths, sandbox: Sandbox, timeout_s: float) -> Verdict:
-        """Run ``tests/test.sh`` and read the reward it wrote (see ``verifiers.reward``)."""
-        assert self.tests_dir is not None
-        return await run_reward_verifier(self.tests_dir, paths, sandbox, timeout_s)
+        """Run ``tests/test.sh`` (the trial's copy, at ``/tests``) and read the reward it wrote."""
+        return await run_reward_verifier(paths, sandbox, timeout_s)
 
     @property
     def solution_dir(self) -> Path | None:

@@ -27,6 +27,7 @@ from trialbook.model.verdict import Verdict
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult
 from trialbook.run.config import BlockConfig, VariantConfig, expand_env
 from trialbook.run.environments.local import Mount, Sandbox
+from trialbook.run.scratch import TrialScratch, harvest
 from trialbook.run.tasks import Task
 
 
@@ -99,23 +100,27 @@ def new_record(env: TrialEnv, plan: TrialPlan) -> TrialRecord:
     )
 
 
-def _sandbox(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, app: Path) -> Sandbox:
+#: Files of ``agent/`` the host writes; a sandbox's file of the same name is not harvested over them.
+HOST_AGENT_FILES = frozenset({"litellm-trajectory.jsonl", "trajectory.json", "stdout.txt", "stderr.txt",
+                              "instruction.md"})
+
+
+def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount]) -> Sandbox:
     cfg = env.config.environment
     sandbox_env = {k: expand_env(v) for k, v in cfg.env.items()}
     sandbox_env.update({k: expand_env(v) for k, v in plan.variant.env.items()})
     sandbox_env["TRIALBOOK_INSTRUCTION"] = plan.task.instruction
     sandbox_env["TRIALBOOK_INSTRUCTION_FILE"] = "/logs/agent/instruction.md"
     sandbox_env["TRIALBOOK_TASK"] = plan.task.name
-    return Sandbox(
-        mounts=[
-            Mount(app, "/app"),
-            Mount(paths.agent_dir, "/logs/agent"),
-            Mount(paths.verifier_dir, "/logs/verifier"),
-        ],
-        network=cfg.network,
-        env=sandbox_env,
-        ro_binds=list(cfg.ro_binds),
-    )
+    return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds))
+
+
+async def _harvest(src: Path, dst: Path, record: TrialRecord, phase: str,
+                   reserved: frozenset[str] = frozenset()) -> None:
+    """Bring back what the sandbox left (off the event loop); refusals are noted in the record."""
+    report = await asyncio.to_thread(harvest, src, dst, reserved=reserved)
+    if report.notes:
+        record.extra.setdefault("sandbox_notes", []).extend(f"{phase}: {n}" for n in report.notes)
 
 
 async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> TrialRecord:
@@ -124,7 +129,7 @@ async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> Tria
     if paths.dir.exists():
         shutil.rmtree(paths.dir)
     paths.agent_dir.mkdir(parents=True)
-    paths.verifier_dir.mkdir(parents=True)
+    paths.evaluation_dir.mkdir(parents=True)
     record = new_record(env, plan)
     record.retries = retries
     _write(paths, record)
@@ -154,16 +159,18 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
                       record: TrialRecord) -> None:
     timeouts = env.config.timeouts
     task = plan.task
-    app = scratch / "app"
+    box = TrialScratch(scratch)
+    agent = env.agents[plan.variant.name]
     with _Phase(record, "environment_setup"):
         try:
-            if scratch.exists():
-                shutil.rmtree(scratch)
-            app.mkdir(parents=True)
+            box.create(task.instruction)
             paths.instruction.write_text(task.instruction, encoding="utf-8")
-            await asyncio.wait_for(asyncio.to_thread(task.seed_workspace, app),
+            await asyncio.wait_for(asyncio.to_thread(task.seed_workspace, box.app),
                                    timeout=timeouts.environment_setup)
-            sandbox = _sandbox(env, plan, paths, app)
+            if agent.needs_solution:
+                await asyncio.to_thread(box.copy_in, task.solution_dir, box.solution)
+            await asyncio.to_thread(box.hand_over)
+            sandbox = _sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution))
         except TimeoutError:
             record.outcome = Outcome.INFRA_ERROR
             record.reason = f"environment setup timed out after {timeouts.environment_setup:g}s"
@@ -173,7 +180,6 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
             record.reason = f"environment setup failed: {exc}"
             return
 
-    agent = env.agents[plan.variant.name]
     agent_timeout = task.agent_timeout_s or timeouts.agent
     ctx = AgentContext(task=task, variant=plan.variant, paths=paths, sandbox=sandbox,
                        timeout_s=agent_timeout, trial_id=f"{env.job_name}/{plan.dir_name}",
@@ -187,6 +193,7 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
         except Exception as exc:  # noqa: BLE001 - recorded as the trial's agent error
             record.outcome, record.exception = Outcome.AGENT_ERROR, _exception(exc, "agent")
             record.reason = f"agent failed: {type(exc).__name__}: {exc}"[:500]
+    await _harvest(box.logs_agent, paths.agent_dir, record, "agent", HOST_AGENT_FILES)
     if result is not None:
         record.usage = result.usage if result.usage and not result.usage.is_empty() else record.usage
         record.n_turns, record.n_tool_calls = result.n_turns, result.n_tool_calls
@@ -210,10 +217,16 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
     verifier_timeout = task.verifier_timeout_s or timeouts.verifier
     with _Phase(record, "verifier"):
         try:
-            verdict = await task.verify(paths, sandbox, verifier_timeout)
+            planted = await asyncio.to_thread(box.fresh_verifier_dir)
+            if planted:  # nothing the agent leaves can reach the verifier's directory; say so if tried
+                record.extra["discarded_before_verifier"] = planted[:20]
+            await asyncio.to_thread(box.copy_in, task.tests_dir, box.tests)
+            verifier_box = _sandbox(env, plan, box.verifier_mounts())
+            verdict = await task.verify(paths, verifier_box, verifier_timeout)
         except Exception as exc:  # noqa: BLE001 - a broken verifier is the verifier's error
             verdict = Verdict(outcome=Outcome.VERIFIER_ERROR, reason=f"verifier failed: {exc}")
             record.exception = _exception(exc, "verifier")
+        await _harvest(box.logs_verifier, paths.verifier_dir, record, "verifier")
     write_json(paths.verdict, verdict.model_dump(mode="json"))
     record.outcome, record.reward, record.rewards = verdict.outcome, verdict.reward, verdict.rewards
     record.reason = verdict.reason

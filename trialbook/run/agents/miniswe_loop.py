@@ -229,8 +229,8 @@ class SandboxEnvironment(LocalEnvironment):
         limit = float(timeout or self.config.timeout)
         box = replace(self.sandbox, env={**self.sandbox.env, **self.config.env},
                       workdir=cwd or self.config.cwd or self.sandbox.workdir)
-        proc = subprocess.Popen(box.argv(["bash", "-c", command]), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = box.popen(["bash", "-c", command], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         with self._lock:
             self._proc = proc
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from trialbook.errors import ConfigError
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
-from trialbook.run.environments.local import Mount
 
 INSTRUCTION_FILE = "/logs/agent/instruction.md"
 
@@ -29,12 +28,10 @@ class OracleAgent(Agent):
     needs_solution = True
 
     async def run(self, ctx: AgentContext) -> AgentResult:
-        sol = ctx.task.solution_dir
-        if sol is None:
+        if ctx.task.solution_dir is None:
             raise ConfigError(f"task {ctx.task.name} has no solution/ for the oracle agent")
-        res = await ctx.exec(
-            ["bash", "/solution/solve.sh"], extra_mounts=[Mount(sol, "/solution", writable=False)]
-        )
+        # the runner mounts a private copy of solution/ at /solution for agents that need it
+        res = await ctx.exec(["bash", "/solution/solve.sh"])
         out = _tail(ctx.paths.agent_stdout)
         return AgentResult(
             exit_code=res.exit_code,

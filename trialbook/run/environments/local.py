@@ -1,11 +1,25 @@
 """The ``local`` environment: commands run in a bubblewrap sandbox with per-trial mounts.
 
 Inside the sandbox the host system (``/usr``, ``/etc``) is read-only, ``/tmp`` is a fresh
-tmpfs, and only the trial's own scratch and log directories are mounted at ``/app``,
-``/tests``, ``/logs/agent``, ``/logs/verifier`` and ``/solution``. The network is
-unshared unless the config allows it. The sandbox runs in its own session and PID
-namespace, so a timeout kills the whole process tree. A task's Dockerfile is *not* built:
-this environment uses the host's system, read-only.
+tmpfs, and only the trial's own scratch directories are mounted (``/app``, ``/logs/agent``,
+and per phase ``/logs/verifier``, ``/tests``, ``/solution``). The network is unshared
+unless the config allows it. The sandbox runs in its own session and PID namespace, so a
+timeout kills the whole process tree. A task's Dockerfile is *not* built: this
+environment uses the host's system, read-only.
+
+The boundary (docs/sandbox.md): sandboxed commands never hold a capability and never run
+as a privileged user, so nothing can be remounted writable and no host file is reachable
+through ownership.
+
+* trialbook run by a user: bubblewrap makes a user namespace in which the command is uid/gid
+  :data:`SANDBOX_UID` with every capability dropped (``--unshare-user --cap-drop ALL``,
+  ``--disable-userns``).
+* trialbook run as root: a user namespace would map the command to host root, whose files
+  are writable by owner. Instead bubblewrap (root) sets the mounts up and hands over to
+  ``setpriv``, which becomes the host user :data:`SANDBOX_HOST_UID` (``nobody``), clears the
+  bounding set and keeps no capability; ``no_new_privs`` (set by bubblewrap) stops any way
+  back. The per-trial writable directories are given to that user
+  (:func:`give_to_sandbox`).
 """
 
 from __future__ import annotations
@@ -15,20 +29,45 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from trialbook.errors import ConfigError
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SYSTEM_DIRS = ("/usr", "/etc", "/opt")
 _SYSTEM_LINKS = ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32")
+#: uid and gid of every sandboxed process, inside its user namespace.
+SANDBOX_UID = 1000
+#: The host user bubblewrap runs as when trialbook runs as root (``nobody``).
+SANDBOX_HOST_UID = 65534
+SANDBOX_HOST_GID = 65534
 
 
 def bwrap_available() -> str | None:
     """Path of the ``bwrap`` binary, or None."""
     return shutil.which("bwrap")
+
+
+def host_identity() -> tuple[int, int] | None:
+    """The host (uid, gid) sandboxes run as: ``nobody`` when trialbook is root, else None (ourselves)."""
+    return (SANDBOX_HOST_UID, SANDBOX_HOST_GID) if os.geteuid() == 0 else None
+
+
+def give_to_sandbox(path: Path) -> None:
+    """Make a scratch tree writable by the sandbox user (when it differs from us); links are not followed."""
+    ident = host_identity()
+    if ident is None or not path.exists():
+        return
+    uid, gid = ident
+    os.lchown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            with contextlib.suppress(FileNotFoundError):
+                os.lchown(os.path.join(root, name), uid, gid)
 
 
 @dataclass(frozen=True)
@@ -51,6 +90,17 @@ class ExecResult:
 
 
 @dataclass
+class Launch:
+    """A ready-to-start sandboxed command."""
+
+    argv: list[str]
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``subprocess.Popen`` / ``asyncio.create_subprocess_exec``."""
+        return {"start_new_session": True}
+
+
+@dataclass
 class Sandbox:
     """Builds and runs bubblewrap command lines for one trial."""
 
@@ -60,16 +110,25 @@ class Sandbox:
     ro_binds: list[str] = field(default_factory=list)
     workdir: str = "/app"
 
-    def argv(self, command: list[str], extra_mounts: list[Mount] | None = None) -> list[str]:
-        """The full ``bwrap`` argv running ``command`` in this sandbox."""
+    def launch(self, command: list[str], extra_mounts: list[Mount] | None = None) -> Launch:
+        """The bwrap invocation of ``command`` (see the module docstring for who it runs as)."""
         bwrap = bwrap_available()
         if bwrap is None:
             raise ConfigError(
                 "bubblewrap (bwrap) is not installed; install it with: apt-get install -y bubblewrap"
             )
-        args = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
-        if self.network:
-            args.append("--share-net")
+        privileged = os.geteuid() == 0
+        args = [bwrap, "--die-with-parent", "--new-session"]
+        if privileged:
+            args += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                     "--cap-drop", "ALL", *(a for cap in _SETPRIV_CAPS for a in ("--cap-add", cap))]
+            if not self.network:
+                args.append("--unshare-net")
+        else:
+            args += ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+                     "--cap-drop", "ALL", "--disable-userns"]
+            if self.network:
+                args.append("--share-net")
         for d in _SYSTEM_DIRS:
             if os.path.isdir(d):
                 args += ["--ro-bind", d, d]
@@ -80,18 +139,29 @@ class Sandbox:
                 args += ["--ro-bind", link, link]
         if self.network and os.path.exists("/etc/resolv.conf"):
             args += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
-        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/logs"]
+        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/logs"]
+        made = {"/", "/logs", "/tmp", "/dev", "/proc", *_SYSTEM_DIRS, *_SYSTEM_LINKS}
         for path in self.ro_binds:
             if not os.path.exists(path):
                 raise ConfigError(f"environment.ro_binds: {path} does not exist")
-            args += ["--ro-bind", path, path]
+            args += [*_parent_dirs(path, made), "--ro-bind", path, path]
         for m in [*self.mounts, *(extra_mounts or [])]:
-            args += ["--bind" if m.writable else "--ro-bind", str(m.source), m.target]
+            args += [*_parent_dirs(m.target, made), "--bind" if m.writable else "--ro-bind", str(m.source), m.target]
         args += ["--chdir", self.workdir, "--clearenv"]
         env = {"PATH": SANDBOX_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb", **self.env}
         for k, v in env.items():
             args += ["--setenv", k, v]
-        return [*args, "--", *command]
+        drop = _drop_privileges() if privileged else []
+        return Launch([*args, "--", *drop, *command])
+
+    def argv(self, command: list[str], extra_mounts: list[Mount] | None = None) -> list[str]:
+        """The full ``bwrap`` argv running ``command`` in this sandbox."""
+        return self.launch(command, extra_mounts).argv
+
+    def popen(self, command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start ``command`` in the sandbox with ``subprocess.Popen`` (for code that is not async)."""
+        spec = self.launch(command)
+        return subprocess.Popen(spec.argv, **spec.popen_kwargs(), **kwargs)
 
     async def exec(
         self,
@@ -105,20 +175,21 @@ class Sandbox:
     ) -> ExecResult:
         """Run ``command``; output goes to files; on timeout or cancel the process tree is killed.
 
-        ``stderr_path=None`` merges stderr into stdout.
+        ``stderr_path=None`` merges stderr into stdout. The output files are opened here, by the
+        host, in directories the sandbox cannot see, and handed to the command as descriptors.
         """
-        argv = self.argv(command, extra_mounts)
         stdout_path.parent.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
+        spec = self.launch(command, extra_mounts)
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(open(stdout_path, "ab"))
             err = stack.enter_context(open(stderr_path, "ab")) if stderr_path else asyncio.subprocess.STDOUT
             proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *spec.argv,
                 stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                start_new_session=True,
+                **spec.popen_kwargs(),
             )
             try:
                 if stdin_data is not None:
@@ -132,6 +203,30 @@ class Sandbox:
                 await _kill_tree(proc)
                 raise
             return ExecResult(proc.returncode, False, time.monotonic() - start)
+
+
+def _parent_dirs(target: str, made: set[str]) -> list[str]:
+    """``--dir`` arguments making a mount point's missing parents traversable by the sandbox user
+    (bubblewrap would create them ``0700``, owned by root)."""
+    out: list[str] = []
+    parents = [str(p) for p in reversed(Path(target).parents)]
+    for parent in parents:
+        if parent in made or any(parent.startswith(d + "/") for d in _SYSTEM_DIRS):
+            continue
+        made.add(parent)
+        out += ["--perms", "0755", "--dir", parent]
+    return out
+
+
+#: Capabilities bubblewrap keeps (as root) only so that ``setpriv`` can drop to the sandbox user.
+_SETPRIV_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+
+
+def _drop_privileges() -> list[str]:
+    """The ``setpriv`` prefix that makes a root-started sandbox command an unprivileged user."""
+    setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+    return [setpriv, f"--reuid={SANDBOX_HOST_UID}", f"--regid={SANDBOX_HOST_GID}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--"]
 
 
 async def _kill_tree(proc: asyncio.subprocess.Process) -> None:

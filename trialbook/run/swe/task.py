@@ -50,7 +50,7 @@ from trialbook.layout.paths import TrialPaths
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import utc_now
 from trialbook.model.verdict import Verdict
-from trialbook.run.environments.local import Mount, Sandbox
+from trialbook.run.environments.local import Mount, Sandbox, give_to_sandbox
 from trialbook.run.swe import scripts
 from trialbook.run.swe.instances import SweInstance, load_swe_instances, resolve_repo
 from trialbook.run.swe.repos import RepoCache, make_checkout
@@ -165,8 +165,10 @@ class SweTask(Task):
 
     async def _patch(self, paths: TrialPaths, sandbox: Sandbox, sha: str, log: RunLog) -> str | Verdict:
         """Write ``patch.diff`` (the agent's ``model.patch``, else the checkout's diff) and return its text."""
-        submitted = paths.agent_dir / MODEL_PATCH
-        if submitted.is_symlink():  # it would resolve on the host, outside the sandbox
+        submitted = paths.agent_dir / MODEL_PATCH  # the harvested copy: a regular file or nothing
+        agent_logs = next((m.source for m in sandbox.mounts if m.target == "/logs/agent"), None)
+        planted = agent_logs / MODEL_PATCH if agent_logs is not None else submitted
+        if planted.is_symlink() or submitted.is_symlink():  # never followed; say why there is no patch
             log(f"/logs/agent/{MODEL_PATCH} is a symbolic link: refused")
             return Verdict(outcome=Outcome.VERIFIER_ERROR,
                            reason=f"/logs/agent/{MODEL_PATCH} is a symbolic link; submit a regular file")
@@ -272,6 +274,7 @@ def _fresh_checkout(cache: Path, sha: str, dest: Path) -> None:
     """A clean checkout for grading (any earlier one is removed first)."""
     shutil.rmtree(dest, ignore_errors=True)
     make_checkout(cache, sha, dest)
+    give_to_sandbox(dest)  # the tests write into it (caches, .pyc) as the sandbox user
 
 
 def dataset_label(instances: str, dataset_name: str | None) -> str:

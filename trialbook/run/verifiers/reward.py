@@ -4,11 +4,16 @@
 ``/logs/verifier/reward.txt`` (one number). The primary reward is the ``reward`` key when
 present, else the only key, else the mean of all keys. A missing, empty or unparseable
 reward is a ``verifier_error`` with the reason; a hang is a ``timeout``.
+
+The reward files are written by untrusted code: they are read without following links,
+only when regular files, and only up to :data:`MAX_REWARD_BYTES`; ``reward.txt`` holds an
+ASCII decimal number (``1``, ``0.25``, ``1e-3``), nothing else.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import orjson
@@ -16,7 +21,12 @@ import orjson
 from trialbook.layout.paths import TrialPaths
 from trialbook.model.outcome import Outcome, outcome_from_reward
 from trialbook.model.verdict import Verdict
-from trialbook.run.environments.local import Mount, Sandbox
+from trialbook.run.environments.local import Sandbox
+from trialbook.run.scratch import read_capped
+
+#: Largest reward file read (a bigger one is the verifier's error).
+MAX_REWARD_BYTES = 1024 * 1024
+_ASCII_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 class RewardFileError(ValueError):
@@ -44,8 +54,8 @@ def _number(value: object, where: str) -> float:
 def read_rewards(verifier_dir: Path) -> tuple[dict[str, float], str]:
     """Rewards and the file name they came from; raises ``RewardFileError``/``FileNotFoundError``."""
     json_path, txt_path = verifier_dir / "reward.json", verifier_dir / "reward.txt"
-    if json_path.is_file():
-        raw = json_path.read_bytes()
+    if json_path.exists() or json_path.is_symlink():
+        raw = _read(json_path)
         if not raw.strip():
             raise RewardFileError("reward.json is empty")
         try:
@@ -55,16 +65,22 @@ def read_rewards(verifier_dir: Path) -> tuple[dict[str, float], str]:
         if not isinstance(data, dict) or not data:
             raise RewardFileError("reward.json must be a non-empty flat object of numbers")
         return {str(k): _number(v, f"reward.json key {k!r}") for k, v in data.items()}, "reward.json"
-    if txt_path.is_file():
-        text = txt_path.read_text(encoding="utf-8", errors="replace").strip()
+    if txt_path.exists() or txt_path.is_symlink():
+        text = _read(txt_path).decode("utf-8", errors="replace").strip()
         if not text:
             raise RewardFileError("reward.txt is empty")
-        try:
-            value = float(text)
-        except ValueError:
-            raise RewardFileError(f"reward.txt does not hold a number: {text[:80]!r}") from None
+        if not _ASCII_NUMBER.fullmatch(text):
+            raise RewardFileError(f"reward.txt does not hold a number: {text[:80]!r}")
+        value = float(text)
         return {"reward": _number(value, "reward.txt")}, "reward.txt"
     raise FileNotFoundError("the verifier wrote neither reward.json nor reward.txt in /logs/verifier")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return read_capped(path, MAX_REWARD_BYTES)
+    except ValueError as exc:
+        raise RewardFileError(str(exc)) from None
 
 
 def verdict_from_files(verifier_dir: Path, exit_code: int | None, duration_s: float) -> Verdict:
@@ -82,17 +98,12 @@ def verdict_from_files(verifier_dir: Path, exit_code: int | None, duration_s: fl
                    source=source, exit_code=exit_code, duration_s=duration_s)
 
 
-async def run_reward_verifier(tests_dir: Path, paths: TrialPaths, sandbox: Sandbox,
-                              timeout_s: float) -> Verdict:
-    """Run ``bash /tests/test.sh`` with the task's tests mounted read-only; output to test_output.txt."""
-    paths.verifier_dir.mkdir(parents=True, exist_ok=True)
-    res = await sandbox.exec(
-        ["bash", "/tests/test.sh"],
-        timeout_s=timeout_s,
-        stdout_path=paths.test_output,
-        extra_mounts=[Mount(tests_dir, "/tests", writable=False)],
-    )
+async def run_reward_verifier(paths: TrialPaths, sandbox: Sandbox, timeout_s: float) -> Verdict:
+    """Run ``bash /tests/test.sh`` (the sandbox mounts the trial's copy of tests/ and an empty
+    ``/logs/verifier``); output to test_output.txt; the reward is read from that directory."""
+    verifier_dir = next(m.source for m in sandbox.mounts if m.target == "/logs/verifier")
+    res = await sandbox.exec(["bash", "/tests/test.sh"], timeout_s=timeout_s, stdout_path=paths.test_output)
     if res.timed_out:
         return Verdict(outcome=Outcome.TIMEOUT, reason=f"verifier timed out after {timeout_s:g}s",
                        timed_out=True, duration_s=res.duration_s)
-    return verdict_from_files(paths.verifier_dir, res.exit_code, res.duration_s)
+    return verdict_from_files(verifier_dir, res.exit_code, res.duration_s)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -278,3 +279,23 @@ def test_progress_lines_when_output_is_not_a_terminal(block_factory) -> None:
     assert lines[0] == "job logged: 4 trials planned"
     assert lines[-1].startswith("job logged: 4/4 done (resolved=4), elapsed 0:00:")
     assert "\x1b[" not in res.stderr  # no terminal control codes in a log
+
+
+def test_resume_refuses_tasks_changed_since_the_job_started(block_factory) -> None:
+    root = block_factory(tasks=["hello-world", "count-words"], attempts=2)
+    first = run_block(root / "config.yaml", "j").outcome
+    assert (first.job_dir / "task_hashes.json").is_file()
+    shutil.rmtree(first.job_dir / "hello-world__oracle__2")  # as if interrupted before this trial
+    kept = (first.job_dir / "count-words__oracle__1" / "trial.json").read_bytes()
+    test_sh = root / "tasks" / "hello-world" / "tests" / "test.sh"
+    test_sh.write_text(test_sh.read_text() + "\n# stricter now\n")
+    with pytest.raises(JobConfigChangedError) as err:
+        run_block(root / "config.yaml", "j")
+    message = str(err.value)
+    assert "1 task(s) changed since the job started" in message and "hello-world (tests/test.sh)" in message
+    assert "\n" not in message
+    assert (first.job_dir / "count-words__oracle__1" / "trial.json").read_bytes() == kept  # nothing lost
+    assert not (first.job_dir / "hello-world__oracle__2").exists()
+    test_sh.write_text(test_sh.read_text().replace("\n# stricter now\n", ""))  # restored: resumes
+    again = run_block(root / "config.yaml", "j").outcome
+    assert again.resumed and again.n_skipped == 3 and len(again.records) == 4

@@ -8,6 +8,7 @@
       artifacts/
         jobs/<job>/                   JobPaths
           config.yaml                 JobPaths.config_snapshot
+          task_hashes.json            JobPaths.task_hashes (content of every task when the job started)
           results.json | result.json  JobPaths.aggregate (eval | trajgen)
           report.json                 JobPaths.swe_report (SWE-style jobs: first variant, attempt 1)
           reports/<variant>/attempt_<n>/report.json   JobPaths.swe_run_report (jobs of several runs)
@@ -136,6 +137,10 @@ class JobPaths:
     @property
     def config_snapshot(self) -> Path:
         return self.dir / "config.yaml"
+
+    @property
+    def task_hashes(self) -> Path:
+        return self.dir / "task_hashes.json"
 
     @property
     def aggregate(self) -> Path:

@@ -18,7 +18,7 @@ from typing import IO, Any
 import yaml
 
 from trialbook.errors import ConfigError, JobConfigChangedError, JobLockedError
-from trialbook.jsonio import atomic_write_text
+from trialbook.jsonio import atomic_write_text, read_json, write_json
 from trialbook.layout.paths import JobPaths, trial_dir_name
 from trialbook.run.config import BlockConfig, read_yaml, redact_config
 from trialbook.run.tasks import Task
@@ -95,6 +95,32 @@ def write_or_check_snapshot(job: JobPaths, raw_config: dict[str, Any]) -> bool:
         return True
     atomic_write_text(job.config_snapshot, yaml.safe_dump(snap, sort_keys=False))
     return False
+
+
+def write_or_check_task_hashes(job: JobPaths, tasks: list[Task], resuming: bool) -> None:
+    """Record every task's content when a job starts; on resume refuse tasks that changed since.
+
+    A resume must not grade some trials with the old tests and others with the new ones.
+    """
+    current = {t.name: t.content_files() for t in tasks}
+    if resuming and job.task_hashes.exists():
+        recorded = read_json(job.task_hashes)
+        changed = []
+        for name, files in sorted(current.items()):
+            before = recorded.get(name) if isinstance(recorded, dict) else None
+            if before is None:
+                changed.append(f"{name} (not in the job when it started)")
+                continue
+            parts = sorted(k for k in set(files) | set(before) if files.get(k) != before.get(k))
+            if parts:
+                changed.append(f"{name} ({', '.join(parts[:5])}{' ...' if len(parts) > 5 else ''})")
+        if changed:
+            raise JobConfigChangedError(
+                f"job {job.name}: {len(changed)} task(s) changed since the job started; refusing to resume "
+                f"(trials would be graded by different versions): {'; '.join(changed)}. Use a new --job name, "
+                "or restore the tasks.")
+        return
+    write_json(job.task_hashes, current)
 
 
 @dataclass

@@ -29,7 +29,13 @@ from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.results.aggregate import aggregate
 from trialbook.run.agents.base import get_agent
 from trialbook.run.config import BlockConfig, parse_config, read_yaml
-from trialbook.run.job import JobLock, default_job_name, plan_trials, write_or_check_snapshot
+from trialbook.run.job import (
+    JobLock,
+    default_job_name,
+    plan_trials,
+    write_or_check_snapshot,
+    write_or_check_task_hashes,
+)
 from trialbook.run.overrides import RunOverrides
 from trialbook.run.swe.job_report import AggregateExtra, swe_aggregate_extra
 from trialbook.run.task_sources import load_tasks
@@ -183,6 +189,7 @@ class JobRunner:
         s.job.dir.mkdir(parents=True, exist_ok=True)
         with JobLock(s.job.lock):
             resumed = write_or_check_snapshot(s.job, s.raw_config)
+            write_or_check_task_hashes(s.job, list({p.task.name: p.task for p in s.plans}.values()), resumed)
             self.records = _load_existing(s.job, s.plans)
             n_skipped = len(self.records)
             todo = [p for p in s.plans if p.dir_name not in self.records]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import shutil
 import tomllib
 from abc import ABC, abstractmethod
@@ -54,6 +55,10 @@ class Task(ABC):
     def content_hash(self) -> str:
         """A hash of the task's defining content (for archives and resume checks)."""
         return hashlib.sha256(self.instruction.encode()).hexdigest()
+
+    def content_files(self) -> dict[str, str]:
+        """SHA-256 of each part of the task's content, by name (what a resume check compares)."""
+        return {"instruction": self.content_hash()}
 
     @abstractmethod
     async def verify(self, paths: TrialPaths, sandbox: Sandbox, timeout_s: float) -> Verdict:
@@ -102,6 +107,18 @@ class HarborTask(Task):
                 h.update(str(p.relative_to(self.source_dir)).encode() + b"\0")
                 h.update(p.read_bytes() + b"\0")
         return h.hexdigest()
+
+    def content_files(self) -> dict[str, str]:
+        """SHA-256 of every file of the task directory (links by their target), by relative path."""
+        assert self.source_dir is not None
+        out: dict[str, str] = {}
+        for p in sorted(self.source_dir.rglob("*")):
+            rel = str(p.relative_to(self.source_dir))
+            if p.is_symlink():
+                out[rel] = "link:" + os.readlink(p)
+            elif p.is_file():
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+        return out
 
 
 def select_names(names: list[str], include: list[str], exclude: list[str]) -> list[str]:

@@ -117,6 +117,12 @@ class SweTask(Task):
         row = self.inst.model_dump(mode="json")
         return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()
 
+    def content_files(self) -> dict[str, str]:
+        """One entry per field of the instance row, so a resume check names what changed."""
+        row = self.inst.model_dump(mode="json")
+        return {key: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+                for key, value in sorted(row.items())}
+
     async def verify(self, paths: TrialPaths, sandbox: Sandbox, timeout_s: float) -> Verdict:
         """Grade the trial's checkout (module docstring, steps 1-5)."""
         inst = self.inst

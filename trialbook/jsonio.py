@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -47,8 +48,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        # mkstemp creates 0600 files; give the result the mode a plain open() would (0666 & ~umask).
-        os.fchmod(fd, 0o666 & ~_umask())
+        # mkstemp creates 0600 files: keep the mode of the file being replaced (a user's 0600
+        # config.yaml stays 0600), else the mode a plain open() would give (0666 & ~umask).
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

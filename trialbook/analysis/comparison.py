@@ -16,6 +16,7 @@ from trialbook.analysis.failures import CATEGORIES
 from trialbook.analysis.features import METRICS, TrialFeatures
 from trialbook.analysis.reports import tier_of
 from trialbook.analysis.stats import describe, mann_whitney, point_biserial, spearman
+from trialbook.model.numbers import mean
 
 #: What each metric measures (reports carry this so a reader needs no other document).
 METRIC_DOCS: dict[str, str] = {
@@ -103,7 +104,7 @@ def build_correlations(features: list[TrialFeatures], job: str) -> dict[str, Any
 
 
 def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return mean(values)
 
 
 def build_instance_summary(features: list[TrialFeatures], job: str) -> dict[str, Any]:

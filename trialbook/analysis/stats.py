@@ -21,6 +21,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from trialbook.model.numbers import mean
+
 
 @dataclass(frozen=True)
 class Description:
@@ -75,7 +77,7 @@ def describe(values: Sequence[float]) -> Description:
     if not values:
         return Description(0, None, None, None)
     xs = sorted(values)
-    return Description(len(xs), math.fsum(xs) / len(xs), quantile(xs, 0.5), quantile(xs, 0.9))
+    return Description(len(xs), mean(xs), quantile(xs, 0.5), quantile(xs, 0.9))
 
 
 def average_ranks(values: Sequence[float]) -> list[float]:

@@ -45,6 +45,13 @@ def _check_component(name: str, what: str) -> str:
         raise TaskError(f"unsafe {what} name {name!r}: must be a single path component")
     if name.startswith("."):
         raise TaskError(f"unsafe {what} name {name!r}: must not start with '.'")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 come back from the file system as surrogates
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise TaskError(f"{what} name {shown!r} is not valid UTF-8; rename it") from None
+    if any(ord(c) < 32 for c in name):
+        raise TaskError(f"unsafe {what} name {name!r}: control characters")
     return name
 
 

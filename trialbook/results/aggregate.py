@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord
 from trialbook.model.usage import Usage
@@ -20,7 +21,7 @@ AGGREGATE_SCHEMA = "trialbook.job-results/1"
 
 
 def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return mean(values)
 
 
 def task_counts(records: Iterable[TrialRecord]) -> dict[str, tuple[int, int]]:

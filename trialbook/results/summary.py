@@ -28,6 +28,7 @@ from typing import Any
 from trialbook.jsonio import atomic_write_text, write_json
 from trialbook.layout.paths import JobPaths
 from trialbook.model.baselines import baseline_findings
+from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.results.aggregate import task_counts
@@ -115,7 +116,7 @@ def facts_from_record(record: TrialRecord) -> TrialFacts:
 
 def _mean(values: Iterable[float | int | None]) -> float | None:
     present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
+    return mean(present)
 
 
 def _sum(values: Iterable[float | int | None]) -> float | int | None:

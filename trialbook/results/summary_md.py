@@ -6,6 +6,7 @@ recomputed, so the two files can never disagree.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,10 @@ def fmt(value: Any, *, pct: bool = False, digits: int = 3) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if abs(value) >= 1e15:
+            return f"{value:.{digits}g}"
         return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 

@@ -125,6 +125,13 @@ class IndexConfig(_Strict):
     )
 
 
+#: Upper bounds that catch typos (``attempts: 100000000``) before a plan fills the memory.
+MAX_ATTEMPTS = 10_000
+MAX_CONCURRENCY = 1_024
+#: A config whose YAML aliases expand to more nodes than this is refused (an alias bomb).
+MAX_YAML_NODES = 100_000
+
+
 class BlockConfig(_Strict):
     """The whole of ``config.yaml``."""
 
@@ -132,8 +139,8 @@ class BlockConfig(_Strict):
     name: str | None = None
     tasks: TasksConfig
     variants: list[VariantConfig] = Field(min_length=1)
-    attempts: int = Field(default=1, ge=1)
-    concurrency: int = Field(default=4, ge=1)
+    attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
     retries: RetriesConfig = Field(default_factory=RetriesConfig)
@@ -191,12 +198,44 @@ def read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path) from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}invalid YAML: {problem}", path) from None
+    if _expanded_size(data, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise ConfigError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values (an alias bomb?); "
+                          "write the values out", path)
+    return data
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds once aliases are expanded, counting no further than ``limit``.
+
+    PyYAML shares aliased objects, so the data is small in memory; a consumer that walks or
+    copies it (validation, the job snapshot) would expand it. Sizes are memoised per object.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, depth: int) -> int:
+        if depth > 200:  # deeper than any config: count it as too big
+            return limit + 1
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = limit + 1  # a cycle is too big
+        total = 1
+        for item in (node.values() if isinstance(node, dict) else node):
+            total += size(item, depth + 1)
+            if total > limit:
+                break
+        sizes[key] = total
+        return total
+
+    return size(data, 0)
 
 
 def load_config(path: str | Path) -> BlockConfig:
@@ -261,6 +300,21 @@ def _redact_walk(node: Any, key: str = "") -> Any:
             return REDACTED
         return redact_text(node)
     return node
+
+
+def runtime_problems(config: BlockConfig) -> list[str]:
+    """What would otherwise fail trial by trial: missing ``ro_binds`` paths, unset ``${VAR}``s."""
+    problems = [f"environment.ro_binds: {p} does not exist" for p in config.environment.ro_binds
+                if not os.path.exists(p)]
+    places = [(f"environment.env.{k}", v) for k, v in config.environment.env.items()]
+    for variant in config.variants:
+        places += [(f"variant {variant.name}: env.{k}", v) for k, v in variant.env.items()]
+    for where, value in places:
+        try:
+            expand_env(value)
+        except ConfigError as exc:
+            problems.append(f"{where}: {exc.message}")
+    return problems
 
 
 def expand_env(value: str, environ: dict[str, str] | None = None) -> str:

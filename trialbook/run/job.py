@@ -33,6 +33,24 @@ def default_job_name(now: datetime | None = None) -> str:
     return (now or datetime.now()).strftime("%Y-%m-%d__%H-%M-%S")
 
 
+def unused_job_name(jobs_dir: Path, now: datetime | None = None) -> str:
+    """A new job's default name: the timestamp, with ``-2``, ``-3``... when a job of that second exists.
+
+    The directory is created here (``mkdir`` fails if another runner took the name first), so
+    two runs started in the same second never share a job.
+    """
+    base = default_job_name(now)
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        name = base if n == 1 else f"{base}-{n}"
+        try:
+            (jobs_dir / name).mkdir()
+        except FileExistsError:
+            continue
+        return name
+    raise ConfigError(f"more than 999 jobs started in the second {base}", jobs_dir)
+
+
 def plan_trials(tasks: list[Task], config: BlockConfig) -> list[TrialPlan]:
     """Every (task, variant, attempt), attempt-major so partial results stay balanced."""
     single = len(config.variants) == 1 and config.attempts == 1

@@ -28,11 +28,11 @@ from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.results.aggregate import aggregate
 from trialbook.run.agents.base import get_agent
-from trialbook.run.config import BlockConfig, parse_config, read_yaml
+from trialbook.run.config import BlockConfig, parse_config, read_yaml, runtime_problems
 from trialbook.run.job import (
     JobLock,
-    default_job_name,
     plan_trials,
+    unused_job_name,
     write_or_check_snapshot,
     write_or_check_task_hashes,
 )
@@ -95,13 +95,16 @@ def prepare_job(config_path: Path, job_name: str | None = None,
             raise ConfigError("expected a mapping at the top level", config_path)
         raw = overrides.apply(raw, config_path)
     config = parse_config(raw, config_path)
+    problems = runtime_problems(config)
+    if problems:  # all at once, before any trial: not one failed trial after another
+        raise ConfigError("; ".join(problems), config_path)
     block = BlockPaths(config_path.parent)
     agents = {v.name: get_agent(v.agent) for v in config.variants}
     for v in config.variants:
         agents[v.name].check(v)
     need_solution = any(a.needs_solution for a in agents.values())
     tasks = load_tasks(config, block, need_solution=need_solution)
-    name = job_name or default_job_name()
+    name = job_name or unused_job_name(config.output_dir(block.root))
     job = block.job(name, kind=config.kind, jobs_dir=config.output_dir(block.root))
     return JobSetup(block, config_path, raw, config, job, plan_trials(tasks, config),
                     aggregate_extra=swe_aggregate_extra(tasks, config, job))

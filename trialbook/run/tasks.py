@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import math
 import os
 import shutil
 import tomllib
@@ -131,8 +132,8 @@ def _timeout(section: Any, task_dir: Path, name: str) -> float | None:
     if not isinstance(section, dict) or "timeout_sec" not in section:
         return None
     value = section["timeout_sec"]
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise TaskError(f"task.toml [{name}] timeout_sec must be a positive number", task_dir)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise TaskError(f"task.toml [{name}] timeout_sec must be a positive number, got {value!r}", task_dir)
     return float(value)
 
 

@@ -100,6 +100,9 @@ def new_record(env: TrialEnv, plan: TrialPlan) -> TrialRecord:
     )
 
 
+#: Instructions up to this size are also in ``$TRIALBOOK_INSTRUCTION``; longer ones only in the file.
+MAX_INSTRUCTION_ENV_BYTES = 64 * 1024
+
 #: Files of ``agent/`` the host writes; a sandbox's file of the same name is not harvested over them.
 HOST_AGENT_FILES = frozenset({"litellm-trajectory.jsonl", "trajectory.json", "stdout.txt", "stderr.txt",
                               "instruction.md"})
@@ -109,7 +112,10 @@ def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount]) -> Sandbox:
     cfg = env.config.environment
     sandbox_env = {k: expand_env(v) for k, v in cfg.env.items()}
     sandbox_env.update({k: expand_env(v) for k, v in plan.variant.env.items()})
-    sandbox_env["TRIALBOOK_INSTRUCTION"] = plan.task.instruction
+    if len(plan.task.instruction.encode("utf-8")) <= MAX_INSTRUCTION_ENV_BYTES:
+        sandbox_env["TRIALBOOK_INSTRUCTION"] = plan.task.instruction
+    else:  # the kernel caps one argument at 128 KiB; long instructions are in the file only
+        sandbox_env["TRIALBOOK_INSTRUCTION_IN_FILE_ONLY"] = "1"
     sandbox_env["TRIALBOOK_INSTRUCTION_FILE"] = "/logs/agent/instruction.md"
     sandbox_env["TRIALBOOK_TASK"] = plan.task.name
     return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds))

@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from trialbook.layout.paths import TrialPaths
+from trialbook.model.numbers import mean
 from trialbook.model.outcome import Outcome, outcome_from_reward
 from trialbook.model.verdict import Verdict
 from trialbook.run.environments.local import Sandbox
@@ -39,7 +40,7 @@ def primary_reward(rewards: dict[str, float]) -> float:
         return rewards["reward"]
     if len(rewards) == 1:
         return next(iter(rewards.values()))
-    return sum(rewards.values()) / len(rewards)
+    return mean(rewards.values()) or 0.0
 
 
 def _number(value: object, where: str) -> float:

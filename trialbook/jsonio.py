@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from trialbook import secrets
 from trialbook.errors import SourceError
 
 
@@ -42,9 +43,15 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and rename, so readers see old or new, never half."""
+def atomic_write_bytes(path: str | Path, data: bytes, *, scrub: bool = True) -> None:
+    """Write ``data`` to ``path`` via a temp file and rename, so readers see old or new, never half.
+
+    The run's secret values (:mod:`trialbook.secrets`) never reach the file, unless ``scrub``
+    is false (rewriting a file the user wrote, such as config.yaml, that holds them on purpose).
+    """
     path = Path(path)
+    if scrub:
+        data = secrets.current().bytes(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -78,9 +85,9 @@ def _umask() -> int:
 _UMASK: int | None = None
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, *, scrub: bool = True) -> None:
     """Text variant of :func:`atomic_write_bytes` (UTF-8)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), scrub=scrub)
 
 
 def write_json(path: str | Path, obj: Any, *, indent: bool = True) -> None:
@@ -109,7 +116,7 @@ def append_jsonl(path: str | Path, record: Any) -> None:
     """Append one JSON line under an exclusive lock, so concurrent writers never interleave."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = orjson.dumps(record, default=_default, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    line = secrets.current().bytes(orjson.dumps(record, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)) + b"\n"
     with open(path, "ab") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:

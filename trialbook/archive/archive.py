@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from trialbook import secrets
 from trialbook.archive.index import (
     archive_dirs,
     index_locked,
@@ -49,7 +50,7 @@ from trialbook.jsonio import atomic_write_text
 from trialbook.layout.archive_paths import TMP_PREFIX, ArchivePaths, archive, archive_dir_name
 from trialbook.layout.paths import BlockPaths, JobPaths
 from trialbook.model.trial import utc_now
-from trialbook.run.config import REDACTED, redact_config, redact_text, secret_values
+from trialbook.run.config import redact_config, redact_text
 from trialbook.run.tasks import Task
 
 METADATA_SCHEMA = "trialbook.archive/1"
@@ -112,9 +113,7 @@ class _Scrubber:
         return self.text(node) if isinstance(node, str) else node
 
     def bytes(self, data: bytes) -> bytes:
-        for value in [*self.extra, *secret_values()]:
-            data = data.replace(value.encode("utf-8"), REDACTED.encode())
-        return data
+        return secrets.SecretSet(self.extra).bytes(secrets.current().bytes(data))
 
 
 def _dump(data: Any) -> str:

@@ -12,6 +12,9 @@ import stat
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
+from trialbook import secrets
 from trialbook.block.status import update_status
 from trialbook.errors import ConfigError
 from trialbook.jsonio import atomic_write_text
@@ -77,11 +80,22 @@ def seed_example_task(block: BlockPaths, tasks_path: str = "tasks") -> Path | No
     return target
 
 
+def _register_secrets(config_path: Path) -> None:
+    """Whatever a command in this block writes or prints is scrubbed of the config's secrets."""
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return  # the command reports a broken config itself
+    if isinstance(raw, dict):
+        secrets.register(secrets.config_secrets(raw))
+
+
 def find_block(start: Path | None = None) -> BlockPaths:
     """The block containing ``start`` (default: the current directory), by looking for config.yaml."""
     here = (start or Path(os.getcwd())).resolve()
     for d in (here, *here.parents):
         if (d / "config.yaml").is_file() and (d / "artifacts").is_dir():
+            _register_secrets(d / "config.yaml")
             return BlockPaths(d)
     raise ConfigError(f"not inside a trialbook block (no config.yaml with artifacts/ in {here} or above)",
                       not_found=True)

@@ -78,5 +78,6 @@ def update_status(config_path: Path, changes: dict[str, Any]) -> dict[str, Any]:
         status.update(changes)
         before, after = _split_status(text)
         body = yaml.safe_dump({"status": status}, sort_keys=False, default_flow_style=False)
-        atomic_write_text(config_path, before + _STATUS_HEADER + body + after)
+        # the user's own file: its literal secrets are theirs to keep; the status holds none
+        atomic_write_text(config_path, before + _STATUS_HEADER + body + after, scrub=False)
         return status

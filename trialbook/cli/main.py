@@ -130,6 +130,11 @@ def _modules_for(argv: list[str]) -> list[str] | None:
 
 def main() -> None:
     """Console-script entry: run the app, turning our own errors into one clean line."""
+    from trialbook.secrets import ScrubbingStream
+
+    # what the commands print is scrubbed of the run's secrets, like every file they write
+    sys.stdout = ScrubbingStream(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = ScrubbingStream(sys.stderr)  # type: ignore[assignment]
     from trialbook.cli import output
 
     output.json_errors = "--json" in sys.argv[1:]

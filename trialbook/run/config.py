@@ -15,12 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from trialbook import secrets
 from trialbook.errors import ConfigError
 from trialbook.model.schemas import register_schema
 from trialbook.run.config_errors import format_errors
-
-REDACTED = "***REDACTED***"
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+from trialbook.secrets import CREDENTIAL_KEY, REDACTED
 
 
 class _Strict(BaseModel):
@@ -244,28 +243,18 @@ def load_config(path: str | Path) -> BlockConfig:
     return parse_config(read_yaml(path), path)
 
 
-def secret_values(environ: dict[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names look secret (KEY, TOKEN, SECRET, PASSWORD)."""
-    env = os.environ if environ is None else environ
-    return sorted(
-        {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 4}, key=len, reverse=True
-    )
-
-
 def redact_text(text: str, extra: list[str] | None = None) -> str:
-    """Replace every secret-looking env value (and ``extra`` values) occurring in ``text``."""
-    for value in [*(extra or []), *secret_values()]:
-        if value and len(value) >= 4:
-            text = text.replace(value, REDACTED)
-    return text
+    """Replace the run's secret values (:mod:`trialbook.secrets`) and ``extra`` values in ``text``."""
+    text = secrets.current().text(text)
+    return secrets.SecretSet(extra or []).text(text) if extra else text
 
 
 def redact_config(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of a config mapping with secrets replaced by ``***REDACTED***``.
 
-    Redacted: values under keys whose name contains KEY/TOKEN/SECRET/PASSWORD (except
-    ``*_env`` keys, which only *name* a variable), the dotted paths listed in ``secrets:``,
-    and any string containing the value of a secret-looking environment variable.
+    Redacted: literal values under keys that name a credential (``api_key``, ``password``, ...;
+    not ``*_env`` keys, which only *name* a variable, and not ``max_tokens`` or ``tokenizer``),
+    the dotted paths listed in ``secrets:``, and the run's secret values inside any string.
     """
     out = copy.deepcopy(data)
     for dotted in out.get("secrets") or []:
@@ -296,7 +285,7 @@ def _redact_walk(node: Any, key: str = "") -> Any:
     if isinstance(node, list):
         return [_redact_walk(v, key) for v in node]
     if isinstance(node, str):
-        if key and _SECRET_NAME.search(key) and not key.endswith("_env") and node != REDACTED:
+        if key and CREDENTIAL_KEY.search(key) and not key.endswith("_env") and node != REDACTED:
             return REDACTED
         return redact_text(node)
     return node

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from trialbook import secrets
 from trialbook.block.status import update_status
 from trialbook.errors import ConfigError, TrialbookError
 from trialbook.jsonio import read_json, write_json
@@ -95,6 +96,7 @@ def prepare_job(config_path: Path, job_name: str | None = None,
             raise ConfigError("expected a mapping at the top level", config_path)
         raw = overrides.apply(raw, config_path)
     config = parse_config(raw, config_path)
+    secrets.register(secrets.config_secrets(raw))  # captured once; every writer scrubs them
     problems = runtime_problems(config)
     if problems:  # all at once, before any trial: not one failed trial after another
         raise ConfigError("; ".join(problems), config_path)

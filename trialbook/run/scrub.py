@@ -2,24 +2,19 @@
 
 Two rules: dict keys that name a credential (``api_key``, ``authorization``, ``x-api-key``...)
 are dropped with their values, and every string has known secret values replaced by
-``***REDACTED***``: the values passed in plus every secret-looking environment variable
-(:func:`trialbook.run.config.redact_text`). Token *counts* (``max_tokens``, ``prompt_tokens``)
+``***REDACTED***``: the values passed in plus the run's secrets (:mod:`trialbook.secrets`). Token *counts* (``max_tokens``, ``prompt_tokens``)
 are not credentials and are kept.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from trialbook.run.config import redact_text
+from trialbook.secrets import CREDENTIAL_KEY
 
 #: Dict keys whose values are credentials; they are dropped from everything written.
-SECRET_KEY = re.compile(
-    r"(^|[_-])(api[_-]?key|authorization|proxy[_-]?authorization|password|passwd|secret|"
-    r"client[_-]?secret|access[_-]?token|auth[_-]?token|session[_-]?token|bearer|cookie)($|[_-])",
-    re.IGNORECASE,
-)
+SECRET_KEY = CREDENTIAL_KEY
 
 
 def scrub(obj: Any, secrets: list[str] | None = None) -> Any:

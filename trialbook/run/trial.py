@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trialbook import secrets
 from trialbook.jsonio import write_json
 from trialbook.layout.paths import JobPaths, TrialPaths
 from trialbook.model.outcome import Outcome
@@ -154,7 +155,18 @@ async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> Tria
     return record
 
 
+def _scrub_trial_files(paths: TrialPaths) -> None:
+    """Remove the run's secret values from every file of the trial, those the sandbox wrote included
+    (an agent may print an environment variable it was given)."""
+    if not secrets.current():
+        return
+    for p in sorted(paths.dir.rglob("*")):
+        if p.name != "trial.json":
+            secrets.scrub_file(p)
+
+
 def _finish(paths: TrialPaths, record: TrialRecord, t0: float) -> None:
+    _scrub_trial_files(paths)
     record.status = "finished"
     record.finished_at = utc_now()
     record.duration_s = round(time.monotonic() - t0, 3)

@@ -10,6 +10,7 @@ no answer, or a refused key, stops the job with the reason. Variants without ``a
 from __future__ import annotations
 
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from trialbook.errors import ServiceUnavailableError
@@ -23,8 +24,12 @@ def check_endpoint(variant_name: str, api_base: str | None, api_key: str | None,
     """Raise :class:`ServiceUnavailableError` when ``api_base`` does not answer or refuses the key."""
     if not api_base:
         return
-    url = api_base.rstrip("/") + "/models"
-    request = urllib.request.Request(url, method="GET")
+    parts = urllib.parse.urlsplit(api_base.rstrip("/") + "/models")
+    if parts.username or parts.password:  # credentials in the URL: urllib wants them apart
+        netloc = parts.hostname or ""
+        netloc = f"[{netloc}]" if ":" in netloc else netloc
+        parts = parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else ""))
+    request = urllib.request.Request(urllib.parse.urlunsplit(parts), method="GET")
     if api_key:
         request.add_header("Authorization", f"Bearer {api_key}")
     where = f"variant {variant_name}: model server {api_base}"

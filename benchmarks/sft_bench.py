@@ -6,7 +6,7 @@ parallel) and outputs cut from real source files (the Python standard library), 
 per byte are those of code and logs. The timed pipeline is everything after the bytes are
 in memory: JSON parsing, ATIF validation, conversion, token counting and writing.
 
-Usage: python benchmarks/sft_bench.py [--n 10000] [--threads 1] [--tokenizer qwen3] [--out DIR]
+Usage: python benchmarks/sft_bench.py [--n 10000] [--threads 1] [--tokenizer o200k_base] [--out DIR]
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="number of trajectories")
     parser.add_argument("--threads", type=int, default=1, help="token-counting threads")
-    parser.add_argument("--tokenizer", default="qwen3")
+    parser.add_argument("--tokenizer", default="o200k_base")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: a temp dir)")
     args = parser.parse_args()

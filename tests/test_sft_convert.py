@@ -90,7 +90,7 @@ def test_reward_and_resolved_filters(tmp_path: Path) -> None:
 
 
 def test_max_tokens_uses_the_counted_training_view(tmp_path: Path) -> None:
-    counter = get_tokenizer("qwen3")
+    counter = get_tokenizer()
     sizes = {}
     for name in TEXT_CASES:
         conv = trajectory_to_messages(CASES[name]())
@@ -103,7 +103,7 @@ def test_max_tokens_uses_the_counted_training_view(tmp_path: Path) -> None:
     kept_sizes = sorted(sizes[r["task"]] for r in im)
     assert stats["tokens"]["total"] == sum(kept_sizes)
     assert stats["tokens"]["max"] == kept_sizes[-1] and stats["tokens"]["min"] == kept_sizes[0]
-    assert stats["tokens"]["tokenizer"] == "qwen3" and stats["tokens"]["rendering"] == "qwen3 chat template"
+    assert stats["tokens"]["tokenizer"] == "o200k_base" and stats["tokens"]["rendering"] == "openai message recipe"
 
 
 def test_per_task_cap_keeps_best_scores(tmp_path: Path) -> None:

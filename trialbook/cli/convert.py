@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         max_tokens: int = typer.Option(None, "--max-tokens", help="Drop examples longer than N tokens"),
         per_task_cap: int = typer.Option(None, "--per-task-cap", help="Keep at most M examples per task"),
         thinking: str = typer.Option(None, "--thinking", help="keep | strip reasoning_content"),
-        tokenizer: str = typer.Option(None, "--tokenizer", help="Token counter (qwen3, qwen3-hf, cl100k_base, o200k_base)"),
+        tokenizer: str = typer.Option(None, "--tokenizer", help="Token counter: o200k_base (default), cl100k_base, or hf:PATH / hf:ORG/NAME"),
         out: Path = typer.Option(None, "--out", help="Output directory (default: the block's sft_data_dir/<job>)"),
         layout: str = typer.Option(None, "--layout", help="Force a layout instead of detecting it"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),

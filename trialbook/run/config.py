@@ -19,6 +19,7 @@ from trialbook import secrets
 from trialbook.errors import ConfigError
 from trialbook.model.schemas import register_schema
 from trialbook.run.config_errors import format_errors
+from trialbook.run.environments.limits import Limits, effective, parse_size
 from trialbook.secrets import CREDENTIAL_KEY, REDACTED
 
 
@@ -72,6 +73,20 @@ class TimeoutsConfig(_Strict):
     verifier: float = Field(default=300.0, gt=0)
 
 
+class LimitsConfig(_Strict):
+    """Resource limits of a trial (sizes like ``4GiB``; null: not limited). See docs/sandbox.md."""
+
+    memory: str | int | None = Field(default="4GiB", description="Memory of each phase (RAM + swap)")
+    pids: int | None = Field(default=256, ge=1, description="Processes and threads at once")
+    cpus: float | None = Field(default=None, gt=0, description="CPU cores (a quota)")
+    tmp: str | int | None = Field(default="1GiB", description="Size of the private /tmp")
+
+    def to_limits(self, where: str) -> Limits:
+        return Limits(memory=parse_size(self.memory, f"{where}.memory") if self.memory is not None else None,
+                      pids=self.pids, cpus=self.cpus,
+                      tmp=parse_size(self.tmp, f"{where}.tmp") if self.tmp is not None else None)
+
+
 class EnvironmentConfig(_Strict):
     """How trials are isolated. Only ``local`` (bubblewrap) exists; Dockerfiles are not built."""
 
@@ -79,6 +94,16 @@ class EnvironmentConfig(_Strict):
     network: bool = False
     env: dict[str, str] = Field(default_factory=dict, description="Extra env vars inside the sandbox")
     ro_binds: list[str] = Field(default_factory=list, description="Extra host paths mounted read-only")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig,
+                                 description="Limits of a trial whose task.toml asks for none")
+    max_limits: LimitsConfig = Field(
+        default_factory=lambda: LimitsConfig(memory=None, pids=None, cpus=None, tmp=None),
+        description="Caps on what a task.toml [environment] may ask for")
+
+    def effective_limits(self, requested: Limits) -> Limits:
+        """A task's limits: its request (or the default), capped."""
+        return effective(requested, self.limits.to_limits("environment.limits"),
+                         self.max_limits.to_limits("environment.max_limits"))
 
 
 class RetriesConfig(_Strict):
@@ -295,6 +320,11 @@ def runtime_problems(config: BlockConfig) -> list[str]:
     """What would otherwise fail trial by trial: missing ``ro_binds`` paths, unset ``${VAR}``s."""
     problems = [f"environment.ro_binds: {p} does not exist" for p in config.environment.ro_binds
                 if not os.path.exists(p)]
+    for name in ("limits", "max_limits"):
+        try:
+            getattr(config.environment, name).to_limits(f"environment.{name}")
+        except ConfigError as exc:
+            problems.append(exc.message)
     places = [(f"environment.env.{k}", v) for k, v in config.environment.env.items()]
     for variant in config.variants:
         places += [(f"variant {variant.name}: env.{k}", v) for k, v in variant.env.items()]

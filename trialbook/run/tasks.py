@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trialbook.errors import TaskError
+from trialbook.errors import ConfigError, TaskError
 from trialbook.layout.paths import TrialPaths, trial_dir_name
 from trialbook.model.verdict import Verdict
+from trialbook.run.environments.limits import Limits, task_requests
 from trialbook.run.environments.local import Sandbox
 from trialbook.run.verifiers.reward import run_reward_verifier
 
@@ -38,6 +39,8 @@ class Task(ABC):
     agent_timeout_s: float | None = None
     verifier_timeout_s: float | None = None
     source_dir: Path | None = None
+    #: What the task asks for (task.toml [environment]); the block's config caps it.
+    limits: Limits = field(default_factory=Limits)
 
     #: "reward" (tests/test.sh writes a reward) or "swe" (patch + FAIL_TO_PASS/PASS_TO_PASS).
     grading: str = "reward"
@@ -137,6 +140,15 @@ def _timeout(section: Any, task_dir: Path, name: str) -> float | None:
     return float(value)
 
 
+def _requests(section: Any, task_dir: Path) -> Limits:
+    if not isinstance(section, dict):
+        return Limits()
+    try:
+        return task_requests(section, "task.toml")
+    except ConfigError as exc:
+        raise TaskError(exc.message, task_dir) from None
+
+
 def load_harbor_task(task_dir: Path, *, need_solution: bool = False) -> HarborTask:
     """Read and check one task directory; a problem raises :class:`TaskError` naming the dir."""
     name = task_dir.name
@@ -165,6 +177,7 @@ def load_harbor_task(task_dir: Path, *, need_solution: bool = False) -> HarborTa
         agent_timeout_s=_timeout(meta.get("agent"), task_dir, "agent"),
         verifier_timeout_s=_timeout(meta.get("verifier"), task_dir, "verifier"),
         source_dir=task_dir.resolve(),
+        limits=_requests(meta.get("environment"), task_dir),
     )
 
 

@@ -12,10 +12,11 @@ Outcome rules (documented for users in docs/outcomes.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from trialbook.model.trial import ExceptionInfo, PhaseTiming, TrialRecord, utc_n
 from trialbook.model.verdict import Verdict
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult
 from trialbook.run.config import BlockConfig, VariantConfig, expand_env
+from trialbook.run.environments.limits import PhaseCgroup, warn_once
 from trialbook.run.environments.local import Mount, Sandbox
 from trialbook.run.scratch import TrialScratch, harvest
 from trialbook.run.tasks import Task
@@ -109,8 +111,9 @@ HOST_AGENT_FILES = frozenset({"litellm-trajectory.jsonl", "trajectory.json", "st
                               "instruction.md"})
 
 
-def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount]) -> Sandbox:
+def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount], cgroup: PhaseCgroup | None = None) -> Sandbox:
     cfg = env.config.environment
+    limits = cfg.effective_limits(plan.task.limits)
     sandbox_env = {k: expand_env(v) for k, v in cfg.env.items()}
     sandbox_env.update({k: expand_env(v) for k, v in plan.variant.env.items()})
     if len(plan.task.instruction.encode("utf-8")) <= MAX_INSTRUCTION_ENV_BYTES:
@@ -119,7 +122,26 @@ def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount]) -> Sandbox:
         sandbox_env["TRIALBOOK_INSTRUCTION_IN_FILE_ONLY"] = "1"
     sandbox_env["TRIALBOOK_INSTRUCTION_FILE"] = "/logs/agent/instruction.md"
     sandbox_env["TRIALBOOK_TASK"] = plan.task.name
-    return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds))
+    return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds),
+                   cgroup=cgroup, tmp_bytes=limits.tmp)
+
+
+@contextlib.contextmanager
+def _limited(env: TrialEnv, plan: TrialPlan, record: TrialRecord, phase: str) -> Iterator[PhaseCgroup | None]:
+    """The cgroups of one phase (none when nothing is limited); removed when the phase ends."""
+    limits = env.config.environment.effective_limits(plan.task.limits)
+    if limits.memory is None and limits.pids is None and limits.cpus is None:
+        yield None
+        return
+    cgroup = PhaseCgroup(limits)
+    warn_once(env.job_name, cgroup.mode)
+    record.extra["limits"] = {k: v for k, v in vars(limits).items() if v is not None} | {"enforced_by": cgroup.mode
+                                                                                         if cgroup.mode != "none"
+                                                                                         else "rlimit"}
+    try:
+        yield cgroup
+    finally:
+        cgroup.remove()
 
 
 async def _harvest(src: Path, dst: Path, record: TrialRecord, phase: str,
@@ -188,7 +210,6 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
             if agent.needs_solution:
                 await asyncio.to_thread(box.copy_in, task.solution_dir, box.solution)
             await asyncio.to_thread(box.hand_over)
-            sandbox = _sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution))
         except TimeoutError:
             record.outcome = Outcome.INFRA_ERROR
             record.reason = f"environment setup timed out after {timeouts.environment_setup:g}s"
@@ -199,11 +220,13 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
             return
 
     agent_timeout = task.agent_timeout_s or timeouts.agent
-    ctx = AgentContext(task=task, variant=plan.variant, paths=paths, sandbox=sandbox,
+    ctx = AgentContext(task=task, variant=plan.variant, paths=paths,
+                       sandbox=_sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution)),
                        timeout_s=agent_timeout, trial_id=f"{env.job_name}/{plan.dir_name}",
                        attempt=plan.attempt)
     result: AgentResult | None = None
-    with _Phase(record, "agent"):
+    with _Phase(record, "agent"), _limited(env, plan, record, "agent") as cgroup:
+        ctx.sandbox = _sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution), cgroup)
         try:
             result = await asyncio.wait_for(agent.run(ctx), timeout=agent_timeout + 30)
         except TimeoutError:
@@ -211,6 +234,10 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
         except Exception as exc:  # noqa: BLE001 - recorded as the trial's agent error
             record.outcome, record.exception = Outcome.AGENT_ERROR, _exception(exc, "agent")
             record.reason = f"agent failed: {type(exc).__name__}: {exc}"[:500]
+        over = cgroup.exceeded() if cgroup is not None else None
+        if over and record.outcome is None:
+            record.outcome, record.reason = Outcome.AGENT_ERROR, f"agent: {over}"
+            record.exception = ExceptionInfo(type="ResourceLimitExceeded", message=record.reason, phase="agent")
     await _harvest(box.logs_agent, paths.agent_dir, record, "agent", HOST_AGENT_FILES)
     if result is not None:
         record.usage = result.usage if result.usage and not result.usage.is_empty() else record.usage
@@ -239,8 +266,14 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
             if planted:  # nothing the agent leaves can reach the verifier's directory; say so if tried
                 record.extra["discarded_before_verifier"] = planted[:20]
             await asyncio.to_thread(box.copy_in, task.tests_dir, box.tests)
-            verifier_box = _sandbox(env, plan, box.verifier_mounts())
-            verdict = await task.verify(paths, verifier_box, verifier_timeout)
+            with _limited(env, plan, record, "verifier") as cgroup:
+                verifier_box = _sandbox(env, plan, box.verifier_mounts(), cgroup)
+                verdict = await task.verify(paths, verifier_box, verifier_timeout)
+                over = cgroup.exceeded() if cgroup is not None else None
+            if over:
+                verdict = Verdict(outcome=Outcome.VERIFIER_ERROR, reason=f"verifier: {over}")
+                record.exception = ExceptionInfo(type="ResourceLimitExceeded", message=verdict.reason or "",
+                                                 phase="verifier")
         except Exception as exc:  # noqa: BLE001 - a broken verifier is the verifier's error
             verdict = Verdict(outcome=Outcome.VERIFIER_ERROR, reason=f"verifier failed: {exc}")
             record.exception = _exception(exc, "verifier")

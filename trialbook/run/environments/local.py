@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from trialbook.errors import ConfigError
+from trialbook.run.environments.limits import PhaseCgroup
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SYSTEM_DIRS = ("/usr", "/etc", "/opt")
@@ -109,6 +110,9 @@ class Sandbox:
     env: dict[str, str] = field(default_factory=dict)
     ro_binds: list[str] = field(default_factory=list)
     workdir: str = "/app"
+    #: The cgroups of the current phase (limits.py); None: no limits but the /tmp size.
+    cgroup: PhaseCgroup | None = None
+    tmp_bytes: int | None = None
 
     def launch(self, command: list[str], extra_mounts: list[Mount] | None = None) -> Launch:
         """The bwrap invocation of ``command`` (see the module docstring for who it runs as)."""
@@ -139,7 +143,10 @@ class Sandbox:
                 args += ["--ro-bind", link, link]
         if self.network and os.path.exists("/etc/resolv.conf"):
             args += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
-        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/logs"]
+        args += ["--dev", "/dev", "--proc", "/proc"]
+        if self.tmp_bytes:
+            args += ["--size", str(self.tmp_bytes)]
+        args += ["--perms", "01777", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/logs"]
         made = {"/", "/logs", "/tmp", "/dev", "/proc", *_SYSTEM_DIRS, *_SYSTEM_LINKS}
         for path in self.ro_binds:
             if not os.path.exists(path):
@@ -152,7 +159,8 @@ class Sandbox:
         for k, v in env.items():
             args += ["--setenv", k, v]
         drop = _drop_privileges() if privileged else []
-        return Launch([*args, "--", *drop, *command])
+        argv = [*args, "--", *drop, *command]
+        return Launch(self.cgroup.wrap(argv) if self.cgroup is not None else argv)
 
     def argv(self, command: list[str], extra_mounts: list[Mount] | None = None) -> list[str]:
         """The full ``bwrap`` argv running ``command`` in this sandbox."""

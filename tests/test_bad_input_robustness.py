@@ -122,3 +122,18 @@ def test_summary_of_huge_rewards_renders(tmp_path: Path) -> None:
     assert summary["variants"][0]["mean_reward"] == pytest.approx(1e308)
     json_path, md_path = write_summary(summary, tmp_path)
     assert "1e+308" in md_path.read_text() and json.loads(json_path.read_text())["n_trials"] == 2
+
+
+def test_trees_with_non_utf8_names_are_read_with_a_warning(tmp_path: Path) -> None:
+    import shutil
+
+    job = tmp_path / "native-job"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "native" / "jobs" / "native-job", job)
+    first = sorted(p for p in job.iterdir() if (p / "trial.json").is_file())[0]
+    os.rename(os.fsencode(first), os.fsencode(job) + b"/bad-\xff-trial")
+    shown = subprocess.run([*TB, "show", str(job), "--json", "--no-write"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "name is not valid UTF-8; skipped" in shown.stderr
+    indexed = subprocess.run([*TB, "reindex", str(job), "--db", str(tmp_path / "x.db"), "--json"],
+                             capture_output=True, text=True)
+    assert indexed.returncode == 0, indexed.stderr

@@ -51,7 +51,7 @@ def dir_digest(d: str) -> str:
             names = sorted(e.name for e in it if not e.name.startswith(".") and e.name not in DERIVED_NAMES)
     except OSError:
         return ""
-    return hashlib.sha1("\n".join(names).encode()).hexdigest()
+    return hashlib.sha1("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def watch_json(dirs: Iterable[str], since_ns: int, margin_ns: int | None = None) -> str:

@@ -7,6 +7,7 @@ is listed as ``infra_error`` with the reason, never dropped.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,7 @@ from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
-from trialbook.sources.safe import SafeTree
+from trialbook.sources.safe import SafeTree, utf8_name
 
 
 def _is_job_dir(path: Path) -> bool:
@@ -62,6 +63,9 @@ def _trial_dirs(job_dir: Path) -> list[Path]:
     with os.scandir(job_dir) as it:
         for e in it:
             if e.name.startswith(".") or e.name == "analysis" or not e.is_dir():
+                continue
+            if not utf8_name(e.name):
+                warnings.warn(f"{e.path!r}: name is not valid UTF-8; skipped", stacklevel=2)
                 continue
             p = Path(e.path)
             if (p / "trial.json").exists() or (p / "agent").is_dir():

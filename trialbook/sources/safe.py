@@ -32,6 +32,16 @@ from trialbook.jsonio import iter_jsonl
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
+def utf8_name(name: str) -> bool:
+    """False for a file name holding bytes that are not UTF-8 (they come back as surrogates):
+    such a name cannot be written to JSON, the index or a report, so readers skip the entry."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class SafeTree:
     """File access confined to one directory tree (its resolved real path).
 
@@ -131,6 +141,10 @@ class SafeTree:
         out = []
         for entry in entries:
             if entry.name.startswith("."):
+                continue
+            if not utf8_name(entry.name):
+                if not self.quiet:
+                    warnings.warn(f"{entry!s:.200}: name is not valid UTF-8; skipped", stacklevel=3)
                 continue
             if not self.inside(entry):
                 if not self.quiet:

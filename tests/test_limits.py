@@ -85,3 +85,20 @@ def test_runaway_trials_are_stopped_alone(unprivileged: bool) -> None:
         assert "No space left on device" in (job / "tmpfill" / "agent" / "stderr.txt").read_text()
     finally:
         remove(base)
+
+
+@requires_bwrap
+def test_output_files_are_cut_at_50_mib(tmp_path: Path) -> None:
+    from conftest import make_block
+
+    from trialbook.run.pipeline import run_block
+    from trialbook.run.trial import MAX_OUTPUT_BYTES
+
+    root = make_block(tmp_path, tasks=["hello-world"], variants=[
+        {"name": "loud", "agent": "command", "command": "head -c 60000000 /dev/zero | tr '\\0' x"}])
+    out = run_block(root / "config.yaml", "j").outcome
+    stdout = out.job_dir / "hello-world" / "agent" / "stdout.txt"
+    data = stdout.read_bytes()
+    assert len(data) < MAX_OUTPUT_BYTES + 200 and data.endswith(b"of 60000000 bytes]\n")
+    record = json.loads((out.job_dir / "hello-world" / "trial.json").read_text())
+    assert any("stdout.txt: 60000000 bytes of output" in n for n in record["extra"]["sandbox_notes"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import time
 import traceback
@@ -177,6 +178,25 @@ async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> Tria
     return record
 
 
+#: Output files of a trial (stdout, stderr, test output) are kept up to this size.
+MAX_OUTPUT_BYTES = 50 * 1024 * 1024
+
+
+def _cap_outputs(paths: TrialPaths, record: TrialRecord) -> None:
+    """Cut the command output files at :data:`MAX_OUTPUT_BYTES`, with a note in the file and the record."""
+    for path in (paths.agent_stdout, paths.agent_stderr, paths.test_output):
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue
+        if size > MAX_OUTPUT_BYTES:
+            os.truncate(path, MAX_OUTPUT_BYTES)
+            with open(path, "ab") as fh:
+                fh.write(f"\n[trialbook: output cut at {MAX_OUTPUT_BYTES} of {size} bytes]\n".encode())
+            record.extra.setdefault("sandbox_notes", []).append(
+                f"{path.name}: {size} bytes of output, kept the first {MAX_OUTPUT_BYTES}")
+
+
 def _scrub_trial_files(paths: TrialPaths) -> None:
     """Remove the run's secret values from every file of the trial, those the sandbox wrote included
     (an agent may print an environment variable it was given)."""
@@ -188,6 +208,7 @@ def _scrub_trial_files(paths: TrialPaths) -> None:
 
 
 def _finish(paths: TrialPaths, record: TrialRecord, t0: float) -> None:
+    _cap_outputs(paths, record)
     _scrub_trial_files(paths)
     record.status = "finished"
     record.finished_at = utc_now()

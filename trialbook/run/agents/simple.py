@@ -13,11 +13,15 @@ def _command_record(command: str, exit_code: int | None, output: str) -> dict[st
 
 
 def _tail(path, limit: int = 20_000) -> str:
+    """The last ``limit`` bytes of an output file (never the whole file: it may be huge)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - limit))
+            data = fh.read(limit)
     except FileNotFoundError:
         return ""
-    return data[-limit:].decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 @register_agent

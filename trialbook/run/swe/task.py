@@ -153,7 +153,7 @@ class SweTask(Task):
         paths.test_output.unlink(missing_ok=True)
         res = await eval_box.exec(["bash", f"{scripts.EVAL_MOUNT}/eval.sh"], timeout_s=timeout_s,
                                   stdout_path=paths.test_output)
-        output = paths.test_output.read_text(encoding="utf-8", errors="replace")
+        output = _read_output(paths.test_output)
         if res.timed_out:
             log(f"eval.sh timed out after {timeout_s:g}s; no report is written")
             return Verdict(outcome=Outcome.TIMEOUT, reason=f"test run timed out after {timeout_s:g}s",
@@ -303,3 +303,13 @@ def load_swe_tasks(instances_file: Path, *, include: list[str], exclude: list[st
                              verifier_timeout_s=inst.timeout_s, source_dir=base_dir,
                              instance=inst, repo_url=url, repos=cache, solution_root=solution_root))
     return tasks
+
+
+#: The most of a test log graded (a runaway test may print without end).
+MAX_GRADED_OUTPUT_BYTES = 50 * 1024 * 1024
+
+
+def _read_output(path: Path) -> str:
+    """The test output, at most :data:`MAX_GRADED_OUTPUT_BYTES` of it (never the whole of a huge file)."""
+    with open(path, "rb") as fh:
+        return fh.read(MAX_GRADED_OUTPUT_BYTES).decode("utf-8", errors="replace")

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         benchmark: str = typer.Option(None, "--benchmark",
                                       help="Benchmark dir name (default: detected from the job's dataset name)"),
         name_by: str = typer.Option("variant", "--name-by",
-                                    help="Model-level dir: 'variant' name, or spec 002 'model' key (Claude/GPT/...)"),
+                                    help="Model-level dir: 'variant' name, or the VeloraHarness 'model' key (Claude/GPT/...)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="List what would be written; write nothing"),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
     ) -> None:

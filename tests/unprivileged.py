@@ -1,10 +1,11 @@
 """Running trialbook as an unprivileged user from a test that runs as root.
 
 The sandbox must hold whoever runs trialbook, so attack tests run every job twice: as root,
-and as ``nobody`` through ``setpriv``. ``nobody`` cannot enter ``/root`` (where a pyenv
-interpreter may live), so the job runs on the system's Python of the same version with this
-environment's packages on ``PYTHONPATH`` (same ABI); if that cannot work here the test fails
-with the reason instead of skipping.
+and as ``nobody`` through ``setpriv``. ``nobody`` cannot enter ``/root``, where a pyenv
+interpreter may live: the unprivileged run then happens in a private mount namespace whose
+``/root`` is an empty, traversable tmpfs with only the interpreter's directory bound back
+(the host's ``/root`` is untouched). If that cannot work here the test fails with the reason
+instead of skipping.
 """
 
 from __future__ import annotations
@@ -25,18 +26,42 @@ def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _python() -> str:
-    """An interpreter ``nobody`` can run: this one when reachable, else the system's of the same version."""
-    system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    for candidate in (sys.executable, system):
-        probe = subprocess.run(["setpriv", f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_UID}",
-                                "--clear-groups", candidate, "-c", "import orjson, pydantic, trialbook"],
-                               capture_output=True, env=unprivileged_env())
-        if probe.returncode == 0:
-            return candidate
-    raise AssertionError(f"no Python that uid {UNPRIVILEGED_UID} can run with trialbook importable "
-                         f"(tried {sys.executable} and {system}); the repository and its .venv must be "
-                         "readable by other users")
+def _hidden_roots() -> list[str]:
+    """Directories under ``/root`` that this interpreter, its venv or the repository live in."""
+    out = []
+    for path in (sys.base_prefix, sys.prefix, str(REPO), os.path.realpath(sys.executable)):
+        parts = Path(path).parts
+        if len(parts) > 2 and parts[1] == "root":
+            out.append(str(Path(*parts[:3])))
+    return sorted(set(out))
+
+
+def _launcher() -> list[str]:
+    """The command prefix that runs this interpreter as ``nobody``, exposing what it needs of /root."""
+    drop = ["setpriv", f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_UID}", "--clear-groups"]
+    hidden = _hidden_roots()
+    if not hidden:
+        return [*drop, sys.executable]
+    script = ["set -e", "hold=$(mktemp -d /tmp/trialbook-hold-XXXXXX)"]
+    for n, path in enumerate(hidden):
+        script.append(f'mkdir "$hold/{n}" && mount --bind "{path}" "$hold/{n}"')
+    script.append("mount -t tmpfs -o mode=0755 trialbook-root /root")
+    for n, path in enumerate(hidden):
+        script.append(f'mkdir -p "{path}" && mount --move "$hold/{n}" "{path}"')
+    script.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script), "sh",
+            *drop, sys.executable]
+
+
+def _check_launcher() -> list[str]:
+    """:func:`_launcher`, checked once: trialbook imports as ``nobody`` (else the reason, as a failure)."""
+    launcher = _launcher()
+    probe = subprocess.run([*launcher, "-c", "import orjson, pydantic, trialbook"], capture_output=True,
+                           text=True, env=unprivileged_env())
+    if probe.returncode != 0:
+        raise AssertionError(f"cannot run {sys.executable} as uid {UNPRIVILEGED_UID} here: "
+                             f"{probe.stderr.strip()[-500:]}")
+    return launcher
 
 
 def unprivileged_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -68,8 +93,7 @@ def trialbook(args: list[str], *, cwd: Path, unprivileged: bool, timeout: float 
     if not unprivileged:
         return subprocess.run([sys.executable, "-m", "trialbook.cli.main", *args], cwd=cwd, capture_output=True,
                               text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    return subprocess.run(["setpriv", f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_UID}",
-                           "--clear-groups", _python(), "-m", "trialbook.cli.main", *args], cwd=cwd,
+    return subprocess.run([*_check_launcher(), "-m", "trialbook.cli.main", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=unprivileged_env(env))
 
 

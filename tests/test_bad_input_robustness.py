@@ -137,3 +137,18 @@ def test_trees_with_non_utf8_names_are_read_with_a_warning(tmp_path: Path) -> No
     indexed = subprocess.run([*TB, "reindex", str(job), "--db", str(tmp_path / "x.db"), "--json"],
                              capture_output=True, text=True)
     assert indexed.returncode == 0, indexed.stderr
+
+
+def test_deeply_nested_json_in_a_trial_is_read(tmp_path: Path) -> None:
+    import shutil
+
+    job = tmp_path / "native-job"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "native" / "jobs" / "native-job", job)
+    trial = sorted(p for p in job.iterdir() if (p / "trial.json").is_file())[0] / "trial.json"
+    data = json.loads(trial.read_text())
+    data["extra"] = {"deep": "NESTED"}  # 1,000 levels: more than Python's own json can build
+    trial.write_text(json.dumps(data).replace('"NESTED"', "[" * 1000 + "]" * 1000))
+    for args in (["show", str(job), "--json", "--no-write"], ["analyze", str(job), "--trial", "1", "--json"]):
+        res = subprocess.run([*TB, *args], capture_output=True, text=True)
+        assert res.returncode in (0, 2), res.stderr
+        assert "Traceback" not in res.stderr

@@ -114,3 +114,14 @@ def test_every_command_means_the_same_last_job(tmp_path: Path) -> None:
     assert json.loads(tb("analyze", "--json", cwd=root).stdout)["job"] == "older"
     assert json.loads(tb("analyze-job", "--json", cwd=root).stdout)["job"] == "older"
     assert json.loads(tb("archive", "--json", cwd=root).stdout)["entry"]["job"] == "older"
+
+
+def test_script_wrappers_say_when_trialbook_is_not_on_path(tmp_path: Path) -> None:
+    assert tb("init", str(tmp_path / "b"), "--json").returncode == 0
+    res = subprocess.run(["bash", str(tmp_path / "b" / "scripts" / "analyze_job.sh")], capture_output=True,
+                         text=True, env={"PATH": "/usr/bin:/bin"})
+    assert res.returncode == 127
+    assert res.stderr.startswith("analyze_job.sh: trialbook is not on PATH: activate trialbook's venv")
+    works = subprocess.run(["bash", str(tmp_path / "b" / "scripts" / "clean.sh"), "--dry-run"], capture_output=True,
+                           text=True, env={"PATH": "/usr/bin:/bin", "TRIALBOOK": str(Path(sys.executable).parent / "trialbook")})
+    assert works.returncode == 0, works.stderr

@@ -18,10 +18,10 @@ from trialbook.run.job import JobLock
 
 RUNTIME = ["artifacts/jobs/j/t/trial.json", "artifacts/sft_data/j/lf.json", "litellm/call.jsonl",
            "logs/session-j.log", "logs/monitor.md", "dashboard/site/index.html",
-           "dashboard/.cache/blob.bin"]
+           "dashboard/.cache/blob.bin", "results/index.db"]
 KEPT = ["artifacts/archives/run_001/metadata.yaml", "artifacts/archives/run_001/session.log",
         "artifacts/archives/.tmp-1-x/config.yaml", "artifacts/index.yaml", "scripts/analyze_job.sh",
-        "tasks/t/task.toml", "repos/r/README", "notes.md", "results/index.db"]
+        "tasks/t/task.toml", "repos/r/README", "notes.md"]
 
 
 def tb(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -50,8 +50,10 @@ def test_clean_removes_runtime_outputs_and_keeps_history(block: Path) -> None:
     config_before = (block / "config.yaml").read_bytes()
     kept_before = {rel: (block / rel).read_bytes() for rel in KEPT}
     removed = clean_block(block)
+    # everything the block's .gitignore lists as runtime output, the index and .trialbook/ included
     assert sorted(str(r.path.relative_to(block)) for r in removed) == [
-        "artifacts/jobs", "artifacts/sft_data", "dashboard/.cache", "dashboard/site", "litellm", "logs"]
+        ".trialbook", "artifacts/jobs", "artifacts/sft_data", "dashboard/.cache", "dashboard/site", "litellm",
+        "logs", "results"]
     for rel in RUNTIME:
         assert not (block / rel).exists(), rel
     for rel, data in kept_before.items():
@@ -73,7 +75,7 @@ def test_dry_run_removes_nothing(block: Path) -> None:
     res = tb("clean", "--dry-run", "--repos", "--json", cwd=block)
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
-    assert data["dry_run"] is True and len(data["removed"]) == 7
+    assert data["dry_run"] is True and len(data["removed"]) == 9
     assert any(r["what"] == "logs" and r["files"] == 2 for r in data["removed"])
     assert snapshot(block) == before
     human = tb("clean", "--dry-run", cwd=block)

@@ -2,7 +2,8 @@
 
 Removed: the jobs directory (``artifacts/jobs/`` or the configured output dir),
 ``artifacts/sft_data/`` (or ``sft_data_dir``), ``litellm/``, ``logs/``, ``dashboard/site/``
-and ``dashboard/.cache/``; with ``repos=True`` also ``repos/``. Never removed:
+and ``dashboard/.cache/``, and whatever else the block's ``.gitignore`` lists as runtime
+outputs (``results/`` with the index, ``.trialbook/``); ``repos/`` only with ``repos=True``. Never removed:
 ``artifacts/archives/``, ``artifacts/index.yaml``, ``config.yaml`` and ``scripts/``; a
 target that is or contains one of them (a misconfigured output dir) is refused. Runs only
 in a block directory itself, and not while a job of the block is running.
@@ -82,6 +83,8 @@ def targets(block: BlockPaths, *, repos: bool = False) -> list[tuple[Path, str]]
     ]
     if repos:
         out.append((block.repos, "repositories"))
+    repos_dir = block.repos.resolve()
+    out += [(p, "listed in .gitignore") for p in gitignored_outputs(block) if repos or p.resolve() != repos_dir]
     seen: set[Path] = set()
     unique = []
     for path, what in out:
@@ -90,6 +93,29 @@ def targets(block: BlockPaths, *, repos: bool = False) -> list[tuple[Path, str]]
             seen.add(real)
             unique.append((path, what))
     return unique
+
+
+def gitignored_outputs(block: BlockPaths) -> list[Path]:
+    """The plain paths the block's ``.gitignore`` lists (its runtime outputs, by the block format's
+    definition); patterns with wildcards or negations, and anything outside the block, are ignored."""
+    try:
+        lines = (block.root / ".gitignore").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    out = []
+    for line in lines:
+        entry = line.strip()
+        if not entry or entry.startswith(("#", "!")) or any(c in entry for c in "*?[\\"):
+            continue
+        rel = entry.strip("/")
+        if not rel or ".." in Path(rel).parts:
+            continue
+        path = block.root / rel
+        protected = protected_paths(block)
+        if any(path == keep or path in keep.parents for keep in protected):
+            continue
+        out.append(path)
+    return out
 
 
 def _check_safe(block: BlockPaths, path: Path) -> None:

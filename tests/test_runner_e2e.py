@@ -299,3 +299,23 @@ def test_resume_refuses_tasks_changed_since_the_job_started(block_factory) -> No
     test_sh.write_text(test_sh.read_text().replace("\n# stricter now\n", ""))  # restored: resumes
     again = run_block(root / "config.yaml", "j").outcome
     assert again.resumed and again.n_skipped == 3 and len(again.records) == 4
+
+
+def test_velora_run_interface_and_its_variables(block_factory) -> None:
+    root = block_factory(tasks=["hello-world", "count-words"], variants=[
+        {"name": "g", "agent": "command", "model": "gemini/gemini-2.5-pro",
+         "command": "echo \"$INSTANCE_ID $MODEL_NAME $RUN_NUMBER ${BENCHMARK_TYPE:-none}\" > /logs/agent/vars.txt"},
+        {"name": "c", "agent": "command", "model": "anthropic/claude-sonnet-4", "command": "true"},
+        {"name": "o", "agent": "command", "model": "openai/gpt-5", "command": "true"}])
+    res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "--job", "v", "--models", "gemini,claude",
+                          "--runs", "2", "--instances", "hello-world", "--json"], cwd=root, capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert sorted(out["results"]["variants"]) == ["c", "g"] and out["results"]["n_trials"] == 4
+    job = Path(out["job_dir"])
+    assert (job / "hello-world__g__2" / "agent" / "vars.txt").read_text() == "hello-world Gemini 2 none\n"
+    bad = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "run", "--models", "llama"], cwd=root,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--models llama: no variant has that model" in " ".join(bad.stderr.split())
+    assert "claude, gemini, gpt" in " ".join(bad.stderr.split())

@@ -9,6 +9,7 @@ EXAMPLES: dict[str, list[str]] = {
     "demo": ["trialbook demo demo-runs/first", "trialbook demo demo-runs/swe --swe"],
     "run": ["trialbook run", "trialbook run -b my-eval --json",
             "trialbook run -k 5 -n 8 --task 'fix-*' --variant gpt",
+            "trialbook run --models gemini,claude --runs 8 --instances 1769880766122899",
             "trialbook run --job 2026-12-05__09-17-38   # resume that job"],
     "status": ["trialbook status", "trialbook status -b my-eval --json"],
     "monitor": ["trialbook monitor", "trialbook monitor -f --interval 2"],

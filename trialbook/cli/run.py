@@ -11,7 +11,7 @@ import typer
 from trialbook.block.init import find_block
 from trialbook.cli.output import console, err_console, fail, print_json, table
 from trialbook.cli.progress import JobProgress
-from trialbook.errors import ExitCode
+from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.baselines import baseline_findings
 from trialbook.model.trial import TrialRecord
 from trialbook.run.overrides import RunOverrides
@@ -64,6 +64,8 @@ def resume_command(config: Path, job: str | None, overrides: RunOverrides) -> st
         args += ["--task", pattern]
     for variant in overrides.variants:
         args += ["--variant", variant]
+    if overrides.models:
+        args += ["--models", ",".join(overrides.models)]
     return shlex.join(args)
 
 
@@ -78,6 +80,11 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(None, "--concurrency", "-n", min=1, help="Trials at once"),
         tasks: list[str] = typer.Option(None, "--task", help="Only tasks matching this glob (repeatable)"),
         variants: list[str] = typer.Option(None, "--variant", help="Only this variant (repeatable)"),
+        models: str = typer.Option(None, "--models",
+                                   help="VeloraHarness style: only variants of these models, e.g. gemini,claude"),
+        runs: int = typer.Option(None, "--runs", min=1, help="VeloraHarness style: attempts (8 for pass@8)"),
+        instances: str = typer.Option(None, "--instances", help="VeloraHarness style: only these task ids, "
+                                      "comma-separated"),
         json_out: bool = typer.Option(False, "--json", help="Print the job aggregate as JSON"),
     ) -> None:
         """Run tasks x variants x attempts in the sandbox; resume a job by naming it with --job.
@@ -85,8 +92,12 @@ def register(app: typer.Typer) -> None:
         Options given here override config.yaml for this job (and are recorded in its snapshot).
         """
         config = _config_path(block_dir, config)
-        overrides = RunOverrides(attempts=attempts, concurrency=concurrency,
-                                 tasks=tuple(tasks or ()), variants=tuple(variants or ()))
+        if attempts is not None and runs is not None and attempts != runs:
+            raise TrialbookError("--attempts and --runs say different things; give one")
+        picked = [*(tasks or ()), *(i.strip() for i in (instances or "").split(",") if i.strip())]
+        overrides = RunOverrides(attempts=attempts or runs, concurrency=concurrency, tasks=tuple(picked),
+                                 variants=tuple(variants or ()),
+                                 models=tuple(m for m in (models or "").split(",") if m.strip()))
         progress = JobProgress(err_console, quiet=json_out)
         counts: dict[str, int] = {}
 

@@ -21,6 +21,8 @@ class RunOverrides:
     concurrency: int | None = None
     tasks: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
+    #: The VeloraHarness run interface: model keys (gemini, claude, gpt, ...) select variants.
+    models: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         return self == RunOverrides()
@@ -37,6 +39,8 @@ class RunOverrides:
             if not isinstance(tasks, dict):
                 raise ConfigError("--task needs a tasks: section in the config", path)
             out["tasks"] = {**tasks, "include": list(self.tasks)}
+        if self.models:
+            out = self._select_models(out, path)
         if self.variants:
             variants = out.get("variants")
             if not isinstance(variants, list):
@@ -48,3 +52,17 @@ class RunOverrides:
                                   f"(the config has: {', '.join(map(str, known))})", path)
             out["variants"] = [v for v in variants if isinstance(v, dict) and v.get("name") in self.variants]
         return out
+
+    def _select_models(self, raw: dict[str, Any], path: Path) -> dict[str, Any]:
+        """Keep the variants whose model key (``Gemini``, ``Claude``, ``GPT``, ...) is one of ``models``."""
+        from trialbook.sources.velora import model_key
+
+        variants = [v for v in raw.get("variants") or [] if isinstance(v, dict)]
+        keys = {id(v): model_key(str(v.get("model") or v.get("name") or "")).lower() for v in variants}
+        wanted = {m.strip().lower() for m in self.models if m.strip()}
+        unknown = sorted(wanted - set(keys.values()))
+        if unknown:
+            known = ", ".join(sorted(set(keys.values()))) or "none"
+            raise ConfigError(f"--models {', '.join(unknown)}: no variant has that model (the config's "
+                              f"models: {known})", path)
+        return {**raw, "variants": [v for v in variants if keys[id(v)] in wanted]}

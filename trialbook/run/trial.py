@@ -33,6 +33,7 @@ from trialbook.run.environments.limits import PhaseCgroup, warn_once
 from trialbook.run.environments.local import Mount, Sandbox
 from trialbook.run.scratch import TrialScratch, harvest
 from trialbook.run.tasks import Task
+from trialbook.sources.velora import model_key
 
 
 @dataclass
@@ -123,6 +124,12 @@ def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount], cgroup: PhaseC
         sandbox_env["TRIALBOOK_INSTRUCTION_IN_FILE_ONLY"] = "1"
     sandbox_env["TRIALBOOK_INSTRUCTION_FILE"] = "/logs/agent/instruction.md"
     sandbox_env["TRIALBOOK_TASK"] = plan.task.name
+    # The VeloraHarness run interface's variables (its scripts build paths from them).
+    sandbox_env["INSTANCE_ID"] = plan.task.name
+    sandbox_env["MODEL_NAME"] = model_key(plan.variant.model) if plan.variant.model else plan.variant.name
+    sandbox_env["RUN_NUMBER"] = str(plan.attempt)
+    if plan.task.metadata.get("benchmark_type"):  # SWE-style tasks only: others have no benchmark type
+        sandbox_env["BENCHMARK_TYPE"] = str(plan.task.metadata["benchmark_type"])
     return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds),
                    cgroup=cgroup, tmp_bytes=limits.tmp)
 

@@ -212,6 +212,27 @@ def build_trajectory(ctx: AgentContext, result: AgentResult | None, record: Tria
     return b.build(final)
 
 
+def trajectory_from_log(lines: list[LiteLLMLine], *, agent: str, model: str | None, session_id: str) -> Trajectory:
+    """An ATIF trajectory rebuilt from a trial's LiteLLM log alone (no agent-native log, no context).
+
+    For trials whose ``trajectory.json`` is missing: the log is the replayable record of every
+    model call, so the conversation, tool calls, observations and usage are recovered, except
+    the output of the very last command (no later request carries it).
+    """
+    if not lines:
+        raise ValueError("the LiteLLM log has no lines")
+    b = TrajectoryBuilder(agent, TRIALBOOK_VERSION, model, session_id=session_id,
+                          tool_definitions=lines[0].tools or None,
+                          extra={"trialbook": {"rebuilt_from": "litellm-trajectory.jsonl"}})
+    first_user = next((_text(m.get("content")) for m in lines[0].messages if m.get("role") == "user"), "")
+    extra = _llm_steps(b, lines, None, first_user)
+    final = b.compute_final_metrics()
+    n_failed = sum(ln.status != "success" for ln in lines)
+    if n_failed or extra:
+        final = final.model_copy(update={"extra": {"llm_call_failures": n_failed, **extra}})
+    return b.build(final)
+
+
 def _log_lines(ctx: AgentContext) -> list[LiteLLMLine]:
     path = ctx.paths.litellm_log
     return read_litellm_log(path, ctx.trial_id) if path.exists() else []

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.outcome import Outcome
+from trialbook.model.trajectory import Trajectory
 from trialbook.run.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.sft.convert import ConvertOptions, ConvertResult, convert
 from trialbook.sft.inputs import SftInput
-from trialbook.sources.base import JobView, open_source
+from trialbook.sources.base import JobView, TrialView, open_source
 
 
 def options_from_config(cfg: SftConversionConfig, **overrides: object) -> ConvertOptions:
@@ -44,6 +45,8 @@ def sft_inputs(job: JobView, unavailable: list[tuple[str, str, str]]) -> Iterato
             unavailable.append((rec.task, rec.variant, "unreadable_trajectory"))
             continue
         if traj is None:
+            traj = _from_litellm_log(view, job.name)
+        if traj is None:
             unavailable.append((rec.task, rec.variant, "no_trajectory"))
             continue
         yield SftInput(
@@ -51,6 +54,27 @@ def sft_inputs(job: JobView, unavailable: list[tuple[str, str, str]]) -> Iterato
             attempt=rec.attempt, score=rec.reward, resolved=rec.outcome == Outcome.RESOLVED,
             layout=view.layout, trial_path=str(view.path), trajectory=traj,
         )
+
+
+def _from_litellm_log(view: TrialView, job: str) -> Trajectory | None:
+    """A trial without ATIF: its trajectory rebuilt from ``agent/litellm-trajectory.jsonl``, if there is one.
+
+    The LiteLLM log is the primary output the trajgen block format names for conversion.
+    """
+    from trialbook.model.litellm_line import read_litellm_log
+    from trialbook.run.trajectory_writer import trajectory_from_log
+
+    path = view.path / "agent" / "litellm-trajectory.jsonl"
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        lines = read_litellm_log(path)
+        if not lines:
+            return None
+        return trajectory_from_log(lines, agent=view.record.agent or "unknown", model=view.record.model,
+                                   session_id=f"{job}/{view.record.trial_name}")
+    except (TrialbookError, ValueError):
+        return None
 
 
 def dataset_name_for(job: str) -> str:

@@ -152,3 +152,14 @@ def test_deeply_nested_json_in_a_trial_is_read(tmp_path: Path) -> None:
         res = subprocess.run([*TB, *args], capture_output=True, text=True)
         assert res.returncode in (0, 2), res.stderr
         assert "Traceback" not in res.stderr
+
+
+def test_a_job_snapshot_that_is_not_utf8_is_read(tmp_path: Path) -> None:
+    import shutil
+
+    job = tmp_path / "native-job"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "native" / "jobs" / "native-job", job)
+    (job / "config.yaml").write_bytes(b"name: \xd7\xff broken\n")
+    res = subprocess.run([*TB, "show", str(job), "--json", "--no-write"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["n_trials"] > 0

@@ -73,7 +73,7 @@ def job_dataset_name(job_dir: Path, job_name: str) -> str:
     """The name spec 002's benchmark detection looks at: the job config's tasks.dataset_name / instances / path."""
     try:
         config = yaml.safe_load((job_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         config = None
     tasks = config.get("tasks") if isinstance(config, dict) else None
     if isinstance(tasks, dict):

@@ -77,7 +77,7 @@ def _experiment(job_dir: Path) -> str | None:
     """The block name: ``name:`` of the job's config snapshot, else the block directory's name."""
     try:
         data = yaml.safe_load((job_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # a damaged snapshot only loses the name
         data = None
     name = data.get("name") if isinstance(data, dict) else None
     if name:

@@ -155,8 +155,3 @@ def iter_jsonl(path: str | Path) -> Iterator[Any]:
                 )
                 return
             raise SourceError(f"line {number}: invalid JSON: {exc}", path) from None
-
-
-def read_jsonl(path: str | Path) -> list[Any]:
-    """All records of a JSONL file (see :func:`iter_jsonl` for the truncation rule)."""
-    return list(iter_jsonl(path))

@@ -16,9 +16,6 @@ from trialbook.results.summary import JobInfo, TrialFacts, build_summary
 JOB_COLUMNS = ("job_name", "layout", "status", "started_at", "finished_at", "n_trials",
                "success_rate", "n_errors", "experiment", "job_dir")
 
-#: Trials in the stable 1..n order of ``trialbook analyze --trial N`` (same as JobView's).
-TRIAL_ORDER = "task_slug, variant_slug, attempt, trial_name"
-
 
 def list_jobs(conn: sqlite3.Connection, layout: str | None = None) -> list[dict[str, Any]]:
     """Every indexed job (newest first by started_at, then name), optionally of one layout."""
@@ -40,11 +37,6 @@ def job_row(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
     return rows[0] if len(rows) == 1 else None
 
 
-def job_row_by_dir(conn: sqlite3.Connection, job_dir: str) -> sqlite3.Row | None:
-    """The jobs row of the job at ``job_dir``."""
-    return conn.execute("SELECT * FROM jobs WHERE job_dir = ?", (job_dir,)).fetchone()
-
-
 def last_job(conn: sqlite3.Connection, root: str | None = None) -> sqlite3.Row | None:
     """The most recently started job (optionally under ``root``); jobs without a start time come last."""
     where, params = ("WHERE root = ?", (root,)) if root else ("", ())
@@ -62,11 +54,6 @@ def _facts(row: sqlite3.Row) -> TrialFacts:
         n_turns=row["n_turns"], n_tool_calls=row["n_tool_calls"], total_tokens=row["total_tokens"],
         cost_usd=row["cost_usd"], aiu=row["aiu"], error=row["error"], duration_s=row["duration_s"],
     )
-
-
-def trial_rows(conn: sqlite3.Connection, job_name: str) -> list[sqlite3.Row]:
-    """Trials of a job in the stable analyze order."""
-    return conn.execute(f"SELECT * FROM trials WHERE job_name = ? ORDER BY {TRIAL_ORDER}", (job_name,)).fetchall()
 
 
 def summary_from_index(conn: sqlite3.Connection, job_name: str) -> dict[str, Any]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from trialbook.errors import ConfigError
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
 
-INSTRUCTION_FILE = "/logs/agent/instruction.md"
-
 
 def _command_record(command: str, exit_code: int | None, output: str) -> dict[str, object]:
     return {"command": command, "exit_code": exit_code, "output": output}

@@ -69,6 +69,11 @@ def test_demo_explains_its_deliberate_failures(tmp_path: Path) -> None:
     assert "task broken-verifier: its test writes no reward file, on purpose" in text
     assert "verifier_error in 6 trials (as intended)" in text
     assert "variant nop: an agent that does nothing" in text and "unresolved in 12 trials (as intended)" in text
+    swe = tb("demo", str(tmp_path / "swe"), "--swe")
+    assert swe.returncode == 0, swe.stderr
+    text = " ".join(swe.stdout.split())
+    assert "task calc__median-3: its gold patch fixes one of two failing tests, on purpose: resolution PARTIAL." in text
+    assert "NOT as intended" not in text and text.count("(as intended)") == 4
 
 
 def test_short_help_flag_and_json_errors_with_distinct_exit_codes(tmp_path: Path) -> None:

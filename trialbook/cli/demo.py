@@ -36,16 +36,27 @@ DELIBERATE: list[tuple[str, str, str]] = [
      "errors are counted (as errors, never as a silent 0)", "verifier_error"),
     ("variant nop", "an agent that does nothing: the floor every task must stay above", "unresolved"),
 ]
+#: The SWE demo's instances that show SWE-bench grading rather than a fix (the oracle applies gold patches).
+DELIBERATE_SWE: list[tuple[str, str, str]] = [
+    ("task calc__mean-2", "its gold patch fixes the bug but breaks a passing test, on purpose: resolution NO",
+     "unresolved"),
+    ("task calc__median-3", "its gold patch fixes one of two failing tests, on purpose: resolution PARTIAL",
+     "unresolved"),
+    ("task calc__version-4", "it has no gold patch, on purpose: graded as an empty patch", "unresolved"),
+    ("variant nop", "an agent that does nothing: the floor every task must stay above", "unresolved"),
+]
 
 
-def deliberate_lines(records: list[TrialRecord]) -> list[str]:
+def deliberate_lines(records: list[TrialRecord], table: list[tuple[str, str, str]] | None = None) -> list[str]:
     """One line per deliberate failure, with how many trials it touched and whether all went as intended."""
     lines = []
-    for subject, why, expected in DELIBERATE:
+    table = DELIBERATE if table is None else table
+    explained = {s.split(" ", 1)[1] for s, _, _ in table if s.startswith("task ")}
+    for subject, why, expected in table:
         kind, name = subject.split(" ", 1)
         mine = [r for r in records if (r.task if kind == "task" else r.variant) == name]
-        if kind == "variant":  # the broken task is explained by its own line
-            mine = [r for r in mine if r.task != "broken-verifier"]
+        if kind == "variant":  # the deliberately broken tasks are explained by their own lines
+            mine = [r for r in mine if r.task not in explained]
         if not mine:
             continue
         hits = sum(1 for r in mine if str(r.outcome) == expected)
@@ -75,10 +86,9 @@ def register(app: typer.Typer) -> None:
                         "post_run_errors": report.step_errors})
             return
         print_results(out.aggregate, out.job_dir, out.records)
-        if not swe:
-            console.print("Deliberate failures in this demo:")
-            for line in deliberate_lines(out.records):
-                console.print(line, highlight=False, soft_wrap=True)
+        console.print("Deliberate failures in this demo:")
+        for line in deliberate_lines(out.records, DELIBERATE_SWE if swe else DELIBERATE):
+            console.print(line, highlight=False, soft_wrap=True)
         n_trials = sum(1 for p in out.job_dir.iterdir() if (p / "trial.json").is_file())
         where = [
             ("job aggregate", out.job_dir / "results.json"),

@@ -142,6 +142,16 @@ def test_gpt_example_count_follows_the_openai_recipe() -> None:
     assert counter.count_example(messages, None) == text_tokens + 2 * 3 + 3
 
 
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_example_counts_are_stable_across_batches_threads_and_cache(name: str) -> None:
+    counter = get_tokenizer(name)
+    examples = _examples()
+    first = counter.count_examples(examples)
+    assert first == counter.count_examples(examples, threads=2)  # now with cached prompt chunks
+    assert first == [counter.count_example(m, t) for m, t in examples]
+    assert all(n > 20 for n in first)
+
+
 # --- Hugging Face tokenizers ----------------------------------------------------------------
 
 def test_hf_names_are_found_in_the_cache_and_paths_anywhere(hf_cache: Path, tmp_path: Path,

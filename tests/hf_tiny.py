@@ -6,7 +6,9 @@ No network: the vocabulary is learned from the Python standard library's own sou
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
 import sysconfig
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,13 @@ def write_tokenizer(folder: Path, *, template: str | None = CHATML, template_fil
 def write_cached_model(cache: Path, name: str, revision: str = "abc", **kwargs: Any) -> Path:
     """``name`` ("org/model") as the Hugging Face hub cache lays it out under ``cache``."""
     repo = cache / ("models--" + name.replace("/", "--"))
-    path = write_tokenizer(repo / "snapshots" / revision, **kwargs)
+    snapshot = repo / "snapshots" / revision
+    path = write_tokenizer(snapshot, **kwargs)
+    (repo / "blobs").mkdir(exist_ok=True)
+    for file in list(snapshot.iterdir()):  # as the hub stores them: snapshot files link to blobs
+        blob = repo / "blobs" / hashlib.sha256(file.read_bytes()).hexdigest()
+        file.rename(blob)
+        file.symlink_to(os.path.relpath(blob, snapshot))
     (repo / "refs").mkdir(exist_ok=True)
     (repo / "refs" / "main").write_text(revision)
     return path

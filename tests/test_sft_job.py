@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import make_block, requires_bwrap
+from hf_tiny import write_cached_model
 from scripted_llm_server import SUBMIT, ScriptedLLMServer, tool_call
 
+from trialbook.errors import ConfigError
 from trialbook.jsonio import read_json
 from trialbook.run.pipeline import run_block
 from trialbook.sft import ConvertOptions
@@ -80,3 +83,34 @@ def test_convert_foreign_layouts(tmp_path: Path) -> None:
     results = convert_job(FIXTURES / "velora", out=tmp_path / "velora", options=ConvertOptions())
     assert sum(r.kept for r in results) >= 1
     assert all((r.out_dir / "lf.json").is_file() for r in results)
+
+
+def test_a_tokenizer_that_cannot_load_stops_the_run_before_any_trial(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    root = make_block(tmp_path, tasks=["hello-world"], kind="trajgen",
+                      sft_conversion={"enabled": True, "tokenizer": "hf:acme/not-downloaded"})
+    with pytest.raises(ConfigError, match="no tokenizer.json for model acme/not-downloaded in the Hugging Face cache"):
+        run_block(root / "config.yaml", "early")
+    assert not list((root / "artifacts").rglob("trial.json"))
+
+
+def test_cli_convert_counts_with_a_cached_hf_model(tmp_path: Path) -> None:
+    cache = tmp_path / "hub"
+    write_cached_model(cache, "acme/tiny")
+    job = next(p for p in (FIXTURES / "harbor").rglob("jobs/*") if p.is_dir())
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "convert", str(job), "--layout", "harbor",
+                          "--tokenizer", "hf:acme/tiny", "--out", str(tmp_path / "out"), "--json"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    [summary] = json.loads(res.stdout)
+    assert summary["tokenizer"] == "hf:acme/tiny" and summary["kept"] >= 1
+    tokens = read_json(tmp_path / "out" / "lf.stats.json")["tokens"]
+    assert tokens["rendering"] == f"chat template of {cache}/models--acme--tiny/snapshots/abc/tokenizer_config.json"
+    assert tokens["total"] > 0
+    res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "convert", str(job), "--layout", "harbor",
+                          "--tokenizer", "hf:acme/other", "--out", str(tmp_path / "other"), "--json"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode != 0 and not (tmp_path / "other").exists()
+    assert "no tokenizer.json for model acme/other" in res.stderr and "Traceback" not in res.stderr

@@ -13,14 +13,15 @@ from trialbook.run.config import SftConversionConfig, load_config
 from trialbook.sft.job import convert_job, options_from_config
 
 
-def _block_sft_config(block_dir: Path | None) -> SftConversionConfig:
-    """The current block's sft_conversion settings (defaults outside a block)."""
+def _block_sft_config(block_dir: Path | None) -> tuple[SftConversionConfig, Path | None]:
+    """The current block's sft_conversion settings and directory (defaults and None outside a block)."""
     from trialbook.block.init import find_block
 
     try:
-        return load_config(find_block(block_dir).config).sft_conversion
+        block = find_block(block_dir)
+        return load_config(block.config).sft_conversion, block.root
     except TrialbookError:
-        return SftConversionConfig()
+        return SftConversionConfig(), None
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
         max_tokens: int = typer.Option(None, "--max-tokens", help="Drop examples longer than N tokens"),
         per_task_cap: int = typer.Option(None, "--per-task-cap", help="Keep at most M examples per task"),
         thinking: str = typer.Option(None, "--thinking", help="keep | strip reasoning_content"),
-        tokenizer: str = typer.Option(None, "--tokenizer", help="Token counter: o200k_base (default), cl100k_base, or hf:PATH / hf:ORG/NAME"),
+        tokenizer: str = typer.Option(None, "--tokenizer", help="Token counter: o200k_base (default), cl100k_base, or hf:PATH / hf:NAME (a Hugging Face tokenizer.json, path or local-cache model name)"),
         out: Path = typer.Option(None, "--out", help="Output directory (default: the block's sft_data_dir/<job>)"),
         layout: str = typer.Option(None, "--layout", help="Force a layout instead of detecting it"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
         An earlier conversion is never replaced silently: --force replaces it, --out writes elsewhere.
         """
         path = find_job(job, block_dir)
-        options = options_from_config(_block_sft_config(block_dir), min_reward=min_reward,
+        options = options_from_config(*_block_sft_config(block_dir), min_reward=min_reward,
                                       resolved_only=resolved_only, max_tokens=max_tokens,
                                       per_task_cap=per_task_cap, thinking=thinking, tokenizer=tokenizer)
         results = convert_job(path, layout=layout, out=out, options=options, overwrite=force)

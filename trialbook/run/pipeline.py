@@ -101,9 +101,18 @@ BUILTIN_STEP_MODULES: list[str] = [
 
 
 def preflight(setup: JobSetup) -> None:
-    """Every variant's pre-flight check (its model server answers), before any trial starts."""
+    """Every variant's pre-flight check (its model server answers), before any trial starts.
+
+    With SFT conversion on, its tokenizer is loaded too: a wrong name or a Hugging Face
+    tokenizer not downloaded fails now, not after the trials.
+    """
     for variant in setup.config.variants:
         get_agent(variant.agent).preflight(variant)
+    if setup.config.sft_conversion.enabled:
+        from trialbook.sft.job import options_from_config
+        from trialbook.sft.tokens import get_tokenizer
+
+        get_tokenizer(options_from_config(setup.config.sft_conversion, setup.block.root).tokenizer)
 
 
 def run_block(config_path: Path, job_name: str | None = None,

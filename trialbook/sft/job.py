@@ -18,19 +18,33 @@ from trialbook.model.trajectory import Trajectory
 from trialbook.run.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.sft.convert import ConvertOptions, ConvertResult, convert
 from trialbook.sft.inputs import SftInput
+from trialbook.sft.tokens import HF_PREFIX
 from trialbook.sources.base import JobView, TrialView, open_source
 
 
-def options_from_config(cfg: SftConversionConfig, **overrides: object) -> ConvertOptions:
-    """ConvertOptions from a block's ``sft_conversion`` section; non-None ``overrides`` win."""
+def options_from_config(cfg: SftConversionConfig, root: Path | None = None, **overrides: object) -> ConvertOptions:
+    """ConvertOptions from a block's ``sft_conversion`` section; non-None ``overrides`` win.
+
+    A relative ``hf:PATH`` tokenizer in the config is relative to the block directory ``root``
+    when that path exists there (else it stays a path here or a model name for the HF cache).
+    """
     values: dict[str, object] = {
         "min_reward": cfg.min_reward, "resolved_only": cfg.resolved_only, "max_tokens": cfg.max_tokens,
         "per_task_cap": cfg.per_task_cap, "thinking": cfg.thinking,
     }
     if cfg.tokenizer:
-        values["tokenizer"] = cfg.tokenizer
+        values["tokenizer"] = _block_relative_tokenizer(cfg.tokenizer, root)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ConvertOptions(**values)  # type: ignore[arg-type]
+
+
+def _block_relative_tokenizer(name: str, root: Path | None) -> str:
+    """``hf:RELATIVE`` made absolute against the block directory when it exists there."""
+    spec = name.removeprefix(HF_PREFIX)
+    if root is None or spec == name or not spec or Path(spec).expanduser().is_absolute():
+        return name
+    candidate = root / spec
+    return f"{HF_PREFIX}{candidate.resolve()}" if candidate.exists() else name
 
 
 def sft_inputs(job: JobView, unavailable: list[tuple[str, str, str]]) -> Iterator[SftInput]:

@@ -2,16 +2,16 @@
 
 Nothing is fetched at run time, and no package is installed only to carry data files:
 
-* ``o200k_base`` (default), ``cl100k_base``: OpenAI's encodings, from the
-  rank files LiteLLM ships in its package (its offline tiktoken cache), run by tiktoken's
-  engine. Examples are counted with OpenAI's recipe: the text of each message plus 3
-  framing tokens per message and 3 for the reply.
-* ``hf:PATH`` or ``hf:ORG/NAME``: exact counts for any model with a Hugging Face
+* ``o200k_base`` (default), ``cl100k_base`` (and ``p50k_base``/``p50k_edit``): OpenAI's
+  encodings, from the rank files LiteLLM ships in its package (its offline tiktoken cache),
+  checked against their published SHA-256 and run by tiktoken's engine. Examples are counted
+  with OpenAI's recipe: the text of each message plus 3 framing tokens per message and 3 for
+  the reply.
+* ``hf:PATH`` or ``hf:NAME``: exact counts for any model with a Hugging Face
   ``tokenizer.json``, given as a directory or file, or found in the local Hugging Face cache
-  (``HF_HUB_CACHE``, ``HF_HOME/hub`` or ``~/.cache/huggingface/hub``). Each example is
-  rendered with the model's own chat template (``chat_template.jinja`` or
-  ``tokenizer_config.json``) in a sandboxed Jinja environment, as the model sees it, and
-  counted by the ``tokenizers`` library. Qwen3 is an example: download its two tokenizer
+  (:mod:`trialbook.sft.hf_files`). Each example is rendered with the model's own chat
+  template in a sandboxed Jinja environment (:mod:`trialbook.sft.chat_template`), as the
+  model sees it, and counted by the ``tokenizers`` library. Qwen3 is an example: download its two tokenizer
   files and use ``hf:Qwen/Qwen3-8B`` (docs/sft.md).
 
 Counting is batched: the uncached chunks of many examples go to the engine in one call.
@@ -19,20 +19,18 @@ Counting is batched: the uncached chunks of many examples go to the engine in on
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import importlib.util
-import os
-import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from trialbook.errors import ConfigError
+from trialbook.sft.hf_files import DOWNLOAD_HINT, hf_tokenizer_files
 from trialbook.sft.messages import Message
 from trialbook.sft.render import (
     OPENAI_TOKENS_PER_MESSAGE,
@@ -44,8 +42,6 @@ from trialbook.sft.render import (
 DEFAULT_TOKENIZER = "o200k_base"
 HF_PREFIX = "hf:"
 _CACHE_LIMIT = 50_000
-#: Encodings whose rank files LiteLLM ships (file names are tiktoken's cache keys: sha1 of the URL).
-OPENAI_ENCODINGS = ("cl100k_base", "o200k_base")
 _ENCODINGS_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 
 
@@ -58,28 +54,17 @@ class Engine(ABC):
 
 
 class TiktokenEngine(Engine):
-    """tiktoken's Rust BPE over a given vocabulary (optionally NFC-normalising first)."""
+    """tiktoken's Rust BPE over an OpenAI encoding; special-token text counts as ordinary text."""
 
-    def __init__(self, encoding: Any, nfc: bool, specials: bool) -> None:
+    def __init__(self, encoding: Any) -> None:
         self.encoding = encoding
-        self.nfc = nfc
-        self.allowed: Any = "all" if specials else set()
-
-    def _prepare(self, texts: Sequence[str]) -> list[str]:
-        """NFC-normalise when the vocabulary expects it (cheap check first)."""
-        if not self.nfc:
-            return list(texts)
-        normal = unicodedata.is_normalized
-        return [t if normal("NFC", t) else unicodedata.normalize("NFC", t) for t in texts]
 
     def count(self, texts: Sequence[str], threads: int = 1) -> list[int]:
         """Token count of each text, in ``threads`` threads when more than one."""
-        prepared = self._prepare(texts)
         enc = self.encoding
-        if threads > 1 and len(prepared) > 1:
-            batches = enc.encode_batch(prepared, num_threads=threads, allowed_special=self.allowed, disallowed_special=())
-            return [len(ids) for ids in batches]
-        return [len(enc.encode(t, allowed_special=self.allowed, disallowed_special=())) for t in prepared]
+        if threads > 1 and len(texts) > 1:
+            return [len(ids) for ids in enc.encode_ordinary_batch(list(texts), num_threads=threads)]
+        return [len(enc.encode_ordinary(t)) for t in texts]
 
 
 class HfEngine(Engine):
@@ -162,16 +147,72 @@ def _litellm_tiktoken_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
 
 
-def _openai_ranks(name: str) -> dict[bytes, int]:
-    """An OpenAI encoding's ranks (``base64-token rank`` per line) from LiteLLM's offline cache."""
-    import base64
+@dataclass(frozen=True)
+class OpenAiEncoding:
+    """How to build one OpenAI encoding: its rank file, that file's SHA-256, regex and special tokens."""
 
-    key = hashlib.sha1(_ENCODINGS_URL.format(name).encode()).hexdigest()
-    path = _litellm_tiktoken_dir() / key
-    if not path.is_file():
-        raise ConfigError(f"the {name} rank file is not in the installed litellm package ({path})")
+    ranks: str
+    sha256: str
+    pattern: str
+    special_tokens: dict[str, int]
+
+    @property
+    def file_name(self) -> str:
+        """The rank file's name in a tiktoken cache directory: the SHA-1 of its download URL."""
+        return hashlib.sha1(_ENCODINGS_URL.format(self.ranks).encode()).hexdigest()
+
+
+# The pre-tokenisation regexes of OpenAI's encodings (as published with tiktoken).
+_R50K_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+_CL100K_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+_O200K_PATTERN = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+])
+_EOT = "<|endoftext|>"
+_FIM = {"<|fim_prefix|>": 0, "<|fim_middle|>": 1, "<|fim_suffix|>": 2}
+
+#: Every OpenAI encoding we can build; those whose rank file the installed LiteLLM ships are
+#: available (:func:`openai_encodings`). Special tokens only complete the encoding: GPT-style
+#: counts treat all text as text.
+OPENAI_ENCODINGS: dict[str, OpenAiEncoding] = {
+    "r50k_base": OpenAiEncoding("r50k_base", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930",
+                                _R50K_PATTERN, {_EOT: 50256}),
+    "p50k_base": OpenAiEncoding("p50k_base", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069",
+                                _R50K_PATTERN, {_EOT: 50256}),
+    "p50k_edit": OpenAiEncoding("p50k_base", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069",
+                                _R50K_PATTERN, {_EOT: 50256, **{k: 50281 + v for k, v in _FIM.items()}}),
+    "cl100k_base": OpenAiEncoding("cl100k_base", "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+                                  _CL100K_PATTERN, {_EOT: 100257, **{k: 100258 + v for k, v in _FIM.items()},
+                                                    "<|endofprompt|>": 100276}),
+    "o200k_base": OpenAiEncoding("o200k_base", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+                                 _O200K_PATTERN, {_EOT: 199999, "<|endofprompt|>": 200018}),
+}
+
+
+def openai_encodings() -> list[str]:
+    """The OpenAI encodings whose rank files the installed LiteLLM package ships, sorted."""
+    try:
+        folder = _litellm_tiktoken_dir()
+    except ConfigError:
+        return []
+    return sorted(name for name, enc in OPENAI_ENCODINGS.items() if (folder / enc.file_name).is_file())
+
+
+def _openai_ranks(encoding: OpenAiEncoding) -> dict[bytes, int]:
+    """An encoding's ranks (``base64-token rank`` per line) from LiteLLM's offline tiktoken cache."""
+    path = _litellm_tiktoken_dir() / encoding.file_name
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != encoding.sha256:
+        raise ConfigError(f"the {encoding.ranks} rank file in the litellm package is not the published one "
+                          "(SHA-256 differs); reinstall litellm", path)
     ranks = {}
-    for line in path.read_bytes().splitlines():
+    for line in data.splitlines():
         if line:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
@@ -182,104 +223,26 @@ def _openai_counter(name: str) -> TokenCounter:
     """An OpenAI encoding in tiktoken's engine, with OpenAI's message-counting recipe."""
     import tiktoken
 
-    encoding = tiktoken.Encoding(name, pat_str=_GPT_PATTERNS[name], mergeable_ranks=_openai_ranks(name),
-                                 special_tokens=_GPT_SPECIALS[name])
-    return TokenCounter(name, TiktokenEngine(encoding, nfc=False, specials=False), openai_chunks,
+    spec = OPENAI_ENCODINGS[name]
+    encoding = tiktoken.Encoding(name, pat_str=spec.pattern, mergeable_ranks=_openai_ranks(spec),
+                                 special_tokens=spec.special_tokens)
+    return TokenCounter(name, TiktokenEngine(encoding), openai_chunks,
                         "openai message recipe", OPENAI_TOKENS_PER_MESSAGE, OPENAI_TOKENS_PER_REPLY)
-
-
-# Special tokens of OpenAI's encodings (only needed to build them; GPT-style counts treat text as text).
-_GPT_SPECIALS = {
-    "cl100k_base": {
-        "<|endoftext|>": 100257,
-        "<|fim_prefix|>": 100258,
-        "<|fim_middle|>": 100259,
-        "<|fim_suffix|>": 100260,
-        "<|endofprompt|>": 100276,
-    },
-    "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
-}
-
-# The pre-tokenisation regexes of OpenAI's encodings (as published with tiktoken).
-_GPT_PATTERNS = {
-    "cl100k_base": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
-    "o200k_base": "|".join(
-        [
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-            r"""\p{N}{1,3}""",
-            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-            r"""\s*[\r\n]+""",
-            r"""\s+(?!\S)""",
-            r"""\s+""",
-        ]
-    ),
-}
-
-
-def hf_cache_dirs() -> list[Path]:
-    """Where a Hugging Face model name is looked for, in order (never the network)."""
-    dirs = []
-    if os.environ.get("HF_HUB_CACHE"):
-        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
-    if os.environ.get("HF_HOME"):
-        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
-    dirs.append(Path.home() / ".cache" / "huggingface" / "hub")
-    return list(dict.fromkeys(dirs))
-
-
-def find_hf_tokenizer(spec: str) -> Path:
-    """The ``tokenizer.json`` named by ``spec``: a file, a directory holding one, or ``org/name`` in the HF cache."""
-    path = Path(spec).expanduser()
-    if path.is_file():
-        return path
-    if (path / "tokenizer.json").is_file():
-        return path / "tokenizer.json"
-    if "/" in spec and not spec.startswith(("/", ".", "~")):
-        for cache in hf_cache_dirs():
-            repo = cache / ("models--" + spec.replace("/", "--"))
-            ref = repo / "refs" / "main"
-            snapshots = [repo / "snapshots" / ref.read_text().strip()] if ref.is_file() else []
-            snapshots += sorted((repo / "snapshots").glob("*")) if (repo / "snapshots").is_dir() else []
-            for snap in snapshots:
-                if (snap / "tokenizer.json").is_file():
-                    return snap / "tokenizer.json"
-        looked = ", ".join(str(c) for c in hf_cache_dirs())
-        raise ConfigError(f"tokenizer hf:{spec}: no tokenizer.json for {spec} in the Hugging Face cache "
-                          f"({looked}); download it first, e.g. huggingface-cli download {spec} "
-                          "tokenizer.json tokenizer_config.json")
-    raise ConfigError(f"tokenizer hf:{spec}: no tokenizer.json at {path}")
-
-
-def chat_template_of(tokenizer_file: Path) -> str:
-    """The model's chat template: ``chat_template.jinja`` or ``tokenizer_config.json``'s ``chat_template``."""
-    folder = tokenizer_file.parent
-    if (folder / "chat_template.jinja").is_file():
-        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
-    config = folder / "tokenizer_config.json"
-    if config.is_file():
-        template = orjson.loads(config.read_bytes()).get("chat_template")
-        if isinstance(template, list):  # named templates: the default one
-            template = next((t.get("template") for t in template if t.get("name") == "default"), None)
-        if isinstance(template, str) and template:
-            return template
-    raise ConfigError("no chat template next to the tokenizer (chat_template.jinja, or chat_template in "
-                      "tokenizer_config.json): the count would not be what the model sees", folder)
 
 
 def _hf_counter(spec: str) -> TokenCounter:
     """Exact counts for a Hugging Face tokenizer, examples rendered by its own chat template."""
     from trialbook.sft.chat_template import ChatTemplate
 
-    path = find_hf_tokenizer(spec)
-    template = ChatTemplate(chat_template_of(path))
-    return TokenCounter(f"{HF_PREFIX}{spec}", HfEngine(path), template.chunks,
-                        f"chat template of {path.parent.name}")
+    files = hf_tokenizer_files(spec)
+    template = ChatTemplate(files.template, files.special_tokens)
+    return TokenCounter(f"{HF_PREFIX}{spec}", HfEngine(files.tokenizer), template.chunks,
+                        f"chat template of {files.template_file}")
 
 
 def tokenizer_names() -> list[str]:
-    """Built-in names :func:`get_tokenizer` accepts (besides ``hf:PATH`` / ``hf:ORG/NAME``)."""
-    return sorted(OPENAI_ENCODINGS)
+    """Built-in names :func:`get_tokenizer` accepts here (besides ``hf:PATH`` / ``hf:NAME``)."""
+    return openai_encodings()
 
 
 @functools.cache
@@ -292,11 +255,16 @@ def _load(name: str) -> TokenCounter:
 
 def get_tokenizer(name: str = DEFAULT_TOKENIZER) -> TokenCounter:
     """The token counter called ``name`` (loaded once per process); a bad name is a :class:`ConfigError`."""
+    if name.startswith(HF_PREFIX):
+        return _load(name)
+    choices = f"{', '.join(tokenizer_names()) or 'none (litellm is not installed)'}, or hf:PATH / hf:NAME " \
+              "for a Hugging Face tokenizer"
     if name in ("qwen3", "qwen3-hf"):
-        raise ConfigError(f"tokenizer {name!r}: Qwen3's tokenizer is no longer bundled; download it "
-                          "(huggingface-cli download Qwen/Qwen3-8B tokenizer.json tokenizer_config.json) "
-                          "and use hf:Qwen/Qwen3-8B")
-    if not name.startswith(HF_PREFIX) and name not in OPENAI_ENCODINGS:
-        raise ConfigError(f"unknown tokenizer {name!r}; choose one of: {', '.join(tokenizer_names())}, "
-                          "or hf:PATH / hf:ORG/NAME for a Hugging Face tokenizer")
+        raise ConfigError(f"tokenizer {name!r}: Qwen3's tokenizer is not bundled; download it "
+                          f"({DOWNLOAD_HINT.format(name='Qwen/Qwen3-8B')}) and use hf:Qwen/Qwen3-8B")
+    if name not in OPENAI_ENCODINGS:
+        raise ConfigError(f"unknown tokenizer {name!r}; choose one of: {choices}")
+    if name not in tokenizer_names():
+        raise ConfigError(f"tokenizer {name!r}: the installed litellm package does not ship its rank file "
+                          f"({_litellm_tiktoken_dir() / OPENAI_ENCODINGS[name].file_name}); available: {choices}")
     return _load(name)

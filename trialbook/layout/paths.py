@@ -102,7 +102,7 @@ class TrialPaths:
 
     @property
     def verifier_dir(self) -> Path:
-        """Mounted at ``/logs/verifier``; the verifier writes reward.txt or reward.json here."""
+        """What the verifier left in ``/logs/verifier`` (reward.txt or reward.json), copied here after it ran."""
         return self.evaluation_dir / "verifier"
 
     @property

@@ -7,11 +7,15 @@ attacks through bubblewrap are in ``test_sandbox_attacks`` and ``test_sandbox_ph
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import requires_bwrap, write_task
+from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
 
 from trialbook.run.scratch import TrialScratch, harvest, read_capped
 
@@ -147,3 +151,34 @@ def test_phase_mounts(tmp_path: Path) -> None:
     assert agent == {"/app": True, "/logs/agent": True}
     assert oracle == {"/app": True, "/logs/agent": True, "/solution": False}
     assert verifier == {"/app": True, "/logs/agent": False, "/logs/verifier": True, "/tests": False}
+
+
+@requires_bwrap
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["as-root", "as-unprivileged-user"])
+def test_unreadable_scratch_is_removed(unprivileged: bool) -> None:
+    """An agent that makes its directories unreadable or unwritable leaves no scratch behind
+    (run as a user, trialbook can neither list nor empty them as they are)."""
+    if unprivileged and not running_as_root():
+        pytest.fail("this test starts the unprivileged run itself and must run as root (it does in CI)")
+    base = shared_tmpdir()
+    try:
+        write_task(base / "dataset", "t", test_sh="echo 1 > /logs/verifier/reward.txt\n")
+        root = base / "block"
+        (root / "artifacts").mkdir(parents=True)
+        command = ("mkdir -p /app/x/y /app/ro/z /logs/agent/q/r && touch /app/x/y/f /app/ro/z/g "
+                   "&& chmod 500 /app/ro /app/ro/z && chmod 000 /app/x /logs/agent/q")
+        config = {"kind": "eval", "tasks": {"path": str(base / "dataset")}, "attempts": 1,
+                  "variants": [{"name": "a", "agent": "command", "command": command}]}
+        (root / "config.yaml").write_text(yaml.safe_dump(config))
+        if unprivileged:
+            give(base)
+        res = trialbook(["run", "--job", "j", "--json"], cwd=root, unprivileged=unprivileged)
+        assert res.returncode == 0, res.stderr[-3000:]
+        record = json.loads((root / "artifacts" / "jobs" / "j" / "t" / "trial.json").read_text())
+        assert record["outcome"] == "resolved", record
+        if unprivileged:  # root reads it anyway
+            assert "agent: q/: not read (Permission denied)" in record["extra"]["sandbox_notes"]
+        scratch = root / ".trialbook" / "scratch" / "j"
+        assert not scratch.exists() or list(scratch.iterdir()) == []
+    finally:
+        remove(base)

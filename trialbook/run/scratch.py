@@ -76,8 +76,7 @@ class TrialScratch:
 
     def create(self, instruction: str) -> None:
         """Fresh ``app/`` and ``logs/agent/`` (with ``instruction.md``), owned by the sandbox user."""
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        remove_tree(self.root)
         self.app.mkdir(parents=True)
         self.logs_agent.mkdir(parents=True)
         (self.logs_agent / "instruction.md").write_text(instruction, encoding="utf-8")
@@ -91,8 +90,7 @@ class TrialScratch:
         """A private copy of a task directory (tests/, solution/): links copied as links, never followed."""
         if source is None or not source.is_dir():
             return None
-        if target.exists():
-            shutil.rmtree(target)
+        remove_tree(target)
         shutil.copytree(source, target, symlinks=True)
         give_to_sandbox(target)
         return target
@@ -123,6 +121,44 @@ class TrialScratch:
         if self.tests.is_dir():
             mounts.append(Mount(self.tests, "/tests", writable=False))
         return mounts
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a scratch tree, also the directories the sandbox made unreadable (``chmod 000``).
+
+    Run as a user, trialbook owns what its sandbox made, so it may give such a directory its
+    permissions back; links are never followed (the directory is opened ``O_PATH|O_NOFOLLOW``
+    and changed through that descriptor). Called only when no sandbox of the trial runs.
+    """
+
+    def retry(func: object, failed: str, exc_info: object) -> None:
+        parent = os.path.dirname(failed)
+        for d in (parent, failed):  # a 000 directory cannot be listed; a 500 one cannot be emptied
+            _owner_rwx(d)
+        if os.path.isdir(failed) and not os.path.islink(failed):
+            shutil.rmtree(failed)
+        elif os.path.lexists(failed):
+            os.unlink(failed)
+
+    if os.path.lexists(path):
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path, onerror=retry)
+
+
+def _owner_rwx(path: str) -> None:
+    """Add ``rwx`` for the owner to a directory, without following a link in its place."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        mode = os.stat(fd).st_mode
+        with contextlib.suppress(OSError):
+            os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(mode) | stat.S_IRWXU)
+    finally:
+        os.close(fd)
 
 
 def harvest(src: Path, dst: Path, *, reserved: frozenset[str] = frozenset(),

@@ -31,7 +31,7 @@ from trialbook.run.agents.base import Agent, AgentContext, AgentResult
 from trialbook.run.config import BlockConfig, VariantConfig, expand_env
 from trialbook.run.environments.limits import PhaseCgroup, warn_once
 from trialbook.run.environments.local import Mount, Sandbox
-from trialbook.run.scratch import TrialScratch, harvest
+from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 from trialbook.run.tasks import Task
 from trialbook.sources.velora import model_key
 
@@ -180,7 +180,8 @@ async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> Tria
         _finish(paths, record, t0)
         raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):  # a leftover is removed by the next attempt's create()
+            await asyncio.to_thread(remove_tree, scratch)
     _finish(paths, record, t0)
     return record
 

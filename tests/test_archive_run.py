@@ -45,7 +45,7 @@ def test_run_writes_complete_archive_index_entry_and_status(block_factory) -> No
     assert report.step_errors == {}
     assert report.steps["archive"]["number"] == 1
     arch = root / "artifacts" / "archives" / "run_001"
-    assert sorted(p.name for p in arch.iterdir()) == ["config.yaml", "metadata.yaml", "monitor.md",
+    assert sorted(p.name for p in arch.iterdir()) == ["config.yaml", "inputs", "metadata.yaml", "monitor.md",
                                                       "scripts", "session.log"]
     meta = load(arch / "metadata.yaml")
     assert meta["number"] == 1 and meta["archive"] == "run_001" and meta["job"] == "demo"

@@ -152,3 +152,63 @@ def test_scripts_clean_sh_calls_trialbook_clean(block: Path) -> None:
     assert not (block / "logs").exists() and not (block / "repos").exists()
     assert (block / "artifacts" / "archives" / "run_001" / "metadata.yaml").exists()
     assert (block / "artifacts" / "index.yaml").exists()
+
+
+USER_GITIGNORE = """\
+# my own entries: not runtime outputs
+.venv/
+.env
+notes-private.md
+
+# trialbook runtime outputs (removed by scripts/clean.sh); archives and index.yaml are kept.
+artifacts/jobs/
+artifacts/sft_data/
+litellm/
+logs/
+repos/
+results/index.db
+dashboard/site/
+dashboard/.cache/
+*.pyc
+**/__pycache__/
+tmp-*
+!tmp-keep
+
+# more of my own
+personal/
+"""
+
+
+def test_clean_follows_the_runtime_section_of_the_gitignore(block: Path) -> None:
+    """The spec's block layout with a .gitignore a user extended: only its runtime-output section counts,
+    wildcards and negations as git reads them, and never archives, config or scripts."""
+    (block / ".gitignore").write_text(USER_GITIGNORE)
+    gone = ["results/index.db", "tasks/t/a.pyc", "tasks/t/__pycache__/m.cpython-311.pyc", "tmp-1/out.txt",
+            "artifacts/jobs/j/t/trial.json", "litellm/call.jsonl", "logs/session-j.log",
+            "dashboard/site/index.html", "dashboard/.cache/blob.bin"]
+    kept = [".venv/bin/python", ".env", "notes-private.md", "personal/diary.md", "results/notes.md",
+            "tmp-keep/x.txt", "scripts/__pycache__/s.pyc", "artifacts/archives/run_001/inputs/tasks/t/a.pyc",
+            "artifacts/archives/run_001/inputs/tasks/t/__pycache__/m.pyc", "repos/r/README"]
+    for rel in gone + kept:
+        p = block / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(rel)
+    removed = {str(r.path.relative_to(block)) for r in clean_block(block)}
+    assert {"results/index.db", "tasks/t/a.pyc", "tasks/t/__pycache__", "tmp-1"} <= removed
+    for rel in gone:
+        assert not (block / rel).exists(), rel
+    for rel in kept:
+        assert (block / rel).read_text() == rel, rel
+    assert (block / "config.yaml").is_file() and (block / "artifacts" / "index.yaml").is_file()
+    clean_block(block, repos=True)
+    assert not (block / "repos").exists() and (block / ".venv" / "bin" / "python").exists()
+
+
+def test_gitignore_without_the_section_never_removes_venv_or_env(block: Path) -> None:
+    (block / ".gitignore").write_text(".venv/\n.env\nlogs/\nresults/\n")
+    for rel in (".venv/bin/python", ".env"):
+        (block / rel).parent.mkdir(parents=True, exist_ok=True)
+        (block / rel).write_text("x")
+    removed = {str(r.path.relative_to(block)) for r in clean_block(block)}
+    assert "results" in removed and "logs" in removed
+    assert (block / ".venv" / "bin" / "python").exists() and (block / ".env").exists()

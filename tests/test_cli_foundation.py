@@ -123,10 +123,14 @@ def test_every_command_means_the_same_last_job(tmp_path: Path) -> None:
 
 def test_script_wrappers_say_when_trialbook_is_not_on_path(tmp_path: Path) -> None:
     assert tb("init", str(tmp_path / "b"), "--json").returncode == 0
-    res = subprocess.run(["bash", str(tmp_path / "b" / "scripts" / "analyze_job.sh")], capture_output=True,
-                         text=True, env={"PATH": "/usr/bin:/bin"})
-    assert res.returncode == 127
-    assert res.stderr.startswith("analyze_job.sh: trialbook is not on PATH: activate trialbook's venv")
+    assert tb("init", str(tmp_path / "t"), "--kind", "trajgen", "--json").returncode == 0
+    for block, script in (("b", "analyze_job.sh"), ("b", "clean.sh"), ("t", "convert_trajectories.sh")):
+        res = subprocess.run(["bash", str(tmp_path / block / "scripts" / script)], capture_output=True,
+                             text=True, env={"PATH": "/usr/bin:/bin"})
+        assert res.returncode == 127
+        assert res.stderr.startswith(f"{script}: trialbook is not on PATH: activate the venv "
+                                     "(source .venv/bin/activate in trialbook's checkout) or install it"), res.stderr
+        assert "not available" not in res.stderr and len(res.stderr.splitlines()) == 1
     works = subprocess.run(["bash", str(tmp_path / "b" / "scripts" / "clean.sh"), "--dry-run"], capture_output=True,
                            text=True, env={"PATH": "/usr/bin:/bin", "TRIALBOOK": str(Path(sys.executable).parent / "trialbook")})
     assert works.returncode == 0, works.stderr

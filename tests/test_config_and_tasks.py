@@ -102,15 +102,23 @@ def test_status_update_keeps_comments_and_is_valid_yaml(tmp_path: Path) -> None:
     load_config(cfg)  # still a valid config
 
 
-def test_script_wrapper_says_not_available_when_command_missing(tmp_path: Path) -> None:
+def test_script_wrapper_says_when_trialbook_is_broken_or_lacks_the_command(tmp_path: Path) -> None:
     root = tmp_path / "b"
     init_block(root, "eval")
-    fake = tmp_path / "fake-trialbook"
-    fake.write_text("#!/usr/bin/env bash\nexit 2\n")
-    fake.chmod(0o755)
+    old = tmp_path / "old-trialbook"  # starts, but predates the command
+    old.write_text('#!/usr/bin/env bash\n[ "$1" = --version ] && { echo "trialbook 0.0.1"; exit 0; }\nexit 2\n')
+    old.chmod(0o755)
     res = subprocess.run(["bash", str(root / "scripts" / "analyze_job.sh")], capture_output=True,
-                         text=True, env={**os.environ, "TRIALBOOK": str(fake)})
-    assert res.returncode == 3 and "not available yet" in res.stderr
+                         text=True, env={**os.environ, "TRIALBOOK": str(old)})
+    assert res.returncode == 3
+    assert res.stderr == "analyze_job.sh: this trialbook (trialbook 0.0.1) has no 'analyze-job' command: upgrade it\n"
+    broken = tmp_path / "broken-trialbook"  # a venv whose package is gone
+    broken.write_text("#!/usr/bin/env bash\necho \"ModuleNotFoundError: No module named 'trialbook'\" >&2\nexit 1\n")
+    broken.chmod(0o755)
+    res = subprocess.run(["bash", str(root / "scripts" / "clean.sh")], capture_output=True,
+                         text=True, env={**os.environ, "TRIALBOOK": str(broken)})
+    assert res.returncode == 127
+    assert "does not start (ModuleNotFoundError: No module named 'trialbook')" in res.stderr
 
 
 def test_broken_task_dir_is_named(tmp_path: Path) -> None:

@@ -58,8 +58,8 @@ def test_schema_columns_and_pier_views(tmp_path: Path) -> None:
     db = tmp_path / "index.db"
     stats = reindex(db, [RootSpec(FIXTURES / "harbor" / "jobs"), RootSpec(FIXTURES / "pier_copilot" / "jobs")])
     assert (stats.jobs, stats.trials, stats.trials_read) == (2, 23, 23)
-    assert columns(db, "jobs")[:8] == JOB_COLUMNS
-    assert columns(db, "trials")[:17] == TRIAL_COLUMNS
+    assert columns(db, "all_jobs")[:8] == JOB_COLUMNS
+    assert columns(db, "all_trials")[:17] == TRIAL_COLUMNS
     assert columns(db, "pier_jobs") == PIER_JOBS
     assert columns(db, "pier_trials") == PIER_TRIALS
     jobs = dict(rows(db, "SELECT job_name, n_trials FROM pier_jobs"))
@@ -79,13 +79,13 @@ def test_legacy_views(tmp_path: Path) -> None:
     db = tmp_path / "index.db"
     reindex(db, [RootSpec(FIXTURES / "legacy")])
     exp = json.loads((FIXTURES / "legacy" / "EXPECTED.json").read_text())["trials"]
-    assert rows(db, "SELECT experiment, n_runs, n_trials FROM legacy_experiments") == [
+    assert rows(db, "SELECT experiment, n_runs, n_trials FROM experiments") == [
         (exp[0]["experiment"], 1, len(exp))]
-    assert rows(db, "SELECT count(*) FROM legacy_trials")[0][0] == len(exp)
-    variants = dict(rows(db, "SELECT variant, n_success FROM legacy_variants"))
+    assert rows(db, "SELECT count(*) FROM trials")[0][0] == len(exp)
+    variants = dict(rows(db, "SELECT variant, n_success FROM variants"))
     assert variants == {v: sum(t["resolved"] for t in exp if t["variant"] == v) for v in variants}
-    assert rows(db, "SELECT count(*) FROM legacy_runs")[0][0] == 1
-    assert rows(db, "SELECT sum(n_trials) FROM legacy_tasks")[0][0] == len(exp)
+    assert rows(db, "SELECT count(*) FROM runs")[0][0] == 1
+    assert rows(db, "SELECT sum(n_trials) FROM tasks")[0][0] == len(exp)
 
 
 def test_index_summary_equals_files_summary_every_layout(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_index_summary_equals_files_summary_every_layout(tmp_path: Path) -> None
         n = 0
         for root in roots:
             for job in open_source(root):
-                name = conn.execute("SELECT job_name FROM jobs WHERE job_dir = ?", (str(job.path),)).fetchone()[0]
+                name = conn.execute("SELECT job_name FROM all_jobs WHERE job_dir = ?", (str(job.path),)).fetchone()[0]
                 a, b = summarize_job(job), summary_from_index(conn, name)
                 a.pop("generated_at"), b.pop("generated_at")
                 assert a == b, (root, job.name)
@@ -140,9 +140,9 @@ def test_incremental_added_changed_deleted(tmp_path: Path) -> None:
     _settle()
     second = reindex(db, [])
     assert (second.trials_read, second.trials_removed, second.jobs_updated) == (2, 1, 1)
-    got = dict(rows(db, "SELECT trial_name, outcome FROM trials"))
+    got = dict(rows(db, "SELECT trial_name, outcome FROM all_trials"))
     assert got["t1__alpha__2"] == "resolved" and got["t1__alpha__4"] == "unresolved" and "t2__beta__1" not in got
-    assert rows(db, "SELECT n_trials, n_trials_listed FROM jobs") == [(8, 9)]
+    assert rows(db, "SELECT n_trials, n_trials_listed FROM all_jobs") == [(8, 9)]
     _settle()
     assert reindex(db, []).trials_read == 0
     # a vanished job leaves the index
@@ -165,7 +165,7 @@ def test_change_during_racy_window_is_not_lost(tmp_path: Path, monkeypatch: pyte
     path.write_text(text.replace('"reward": 0.0', '"reward": 1.0'))  # same size...
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # ...and same mtime: only "racy" catches it
     reindex(db, [])
-    assert rows(db, "SELECT reward FROM trials WHERE trial_name = 't1__alpha__2'") == [(1.0,)]
+    assert rows(db, "SELECT reward FROM all_trials WHERE trial_name = 't1__alpha__2'") == [(1.0,)]
     time.sleep(1.1)
     reindex(db, [])
     assert reindex(db, []).trials_read == 0
@@ -177,14 +177,14 @@ def test_incremental_in_a_nested_layout(tmp_path: Path) -> None:
     db = tmp_path / "index.db"
     _settle()
     first = reindex(db, [RootSpec(root)])
-    rct = rows(db, "SELECT n_trials_listed FROM jobs WHERE job_name = 'RCT'")[0][0]
+    rct = rows(db, "SELECT n_trials_listed FROM all_jobs WHERE job_name = 'RCT'")[0][0]
     instance = root / "RCT" / "1769880766122899"
     shutil.copytree(instance / "Claude", instance / "GPT")  # a new model dir two levels below the job
     shutil.rmtree(root / "SWE-hard" / "psf__requests_2.4.0_2.4.1" / "Gemini" / "Run3")
     _settle()
     second = reindex(db, [])
     assert (second.trials_read, second.trials_removed) == (3, 1)
-    assert rows(db, "SELECT n_trials_listed FROM jobs WHERE job_name = 'RCT'") == [(rct + 3,)]
+    assert rows(db, "SELECT n_trials_listed FROM all_jobs WHERE job_name = 'RCT'") == [(rct + 3,)]
     assert second.trials == first.trials + 2
     _settle()
     assert reindex(db, []).trials_read == 0
@@ -196,7 +196,7 @@ def test_incremental_harbor_rereads_only_the_changed_trial(tmp_path: Path) -> No
     db = tmp_path / "index.db"
     _settle()
     reindex(db, [RootSpec(root)])
-    query = "SELECT trial_name, variant_slug, attempt, outcome, reward, total_tokens FROM trials ORDER BY trial_name"
+    query = "SELECT trial_name, variant_slug, attempt, outcome, reward, total_tokens FROM all_trials ORDER BY trial_name"
     before = rows(db, query)
     result = next(root.glob("mixed-agents/fix-add__*/result.json"))
     result.write_text(result.read_text())  # same content, new mtime
@@ -239,21 +239,21 @@ def test_sql_is_read_only(tmp_path: Path) -> None:
     reindex(db, [RootSpec(tmp_path / "artifacts" / "jobs", "native")])
     conn = open_readonly(db)
     try:
-        for stmt in ("DELETE FROM trials", "INSERT INTO jobs(job_name, job_dir, layout) VALUES ('x','y','z')",
-                     "DROP TABLE trials", "UPDATE trials SET reward = 0", "PRAGMA query_only = OFF",
+        for stmt in ("DELETE FROM all_trials", "INSERT INTO all_jobs(job_name, job_dir, layout) VALUES ('x','y','z')",
+                     "DROP TABLE all_trials", "UPDATE all_trials SET reward = 0", "PRAGMA query_only = OFF",
                      f"ATTACH DATABASE '{tmp_path / 'other.db'}' AS o", "CREATE TABLE t(x)"):
             with pytest.raises(ReadOnlyQueryError):
                 run_readonly_query(conn, stmt)
-        assert run_readonly_query(conn, "SELECT count(*) FROM trials")[1] == [(9,)]
+        assert run_readonly_query(conn, "SELECT count(*) FROM all_trials")[1] == [(9,)]
     finally:
         conn.close()
     assert not (tmp_path / "other.db").exists()
-    res = tb("sql", "DELETE FROM trials", "--db", str(db), "--no-refresh")
+    res = tb("sql", "DELETE FROM all_trials", "--db", str(db), "--no-refresh")
     assert res.returncode == 2 and "refused" in res.stderr
-    ok = tb("sql", "SELECT task_slug, count(*) AS n FROM trials GROUP BY 1 ORDER BY 1", "--json", "--db", str(db))
+    ok = tb("sql", "SELECT task_slug, count(*) AS n FROM all_trials GROUP BY 1 ORDER BY 1", "--json", "--db", str(db))
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout) == [{"task_slug": "t1", "n": 5}, {"task_slug": "t2", "n": 4}]
-    assert rows(db, "SELECT count(*) FROM trials") == [(9,)]
+    assert rows(db, "SELECT count(*) FROM all_trials") == [(9,)]
 
 
 def test_block_cli_list_reindex_and_configured_roots(tmp_path: Path) -> None:
@@ -295,7 +295,7 @@ def test_parallel_reading_gives_the_same_index(tmp_path: Path) -> None:
     parallel = reindex(tmp_path / "p.db", [root], workers=2)
     serial = reindex(tmp_path / "s.db", [root], workers=1)
     assert (parallel.jobs_added, parallel.trials_read) == (serial.jobs_added, serial.trials_read) == (3, 27)
-    query = ("SELECT job_name, trial_name, outcome, reward, total_tokens, error, trial_path FROM trials "
+    query = ("SELECT job_name, trial_name, outcome, reward, total_tokens, error, trial_path FROM all_trials "
              "ORDER BY job_name, trial_name")
     assert rows(tmp_path / "p.db", query) == rows(tmp_path / "s.db", query)
     sources = "SELECT job_name, path, files FROM trial_sources ORDER BY 1, 2"  # sig may be racy in one
@@ -314,8 +314,8 @@ def test_two_reindex_runs_at_once(tmp_path: Path) -> None:
         results = pool.starmap(_reindex_worker, [(str(db), str(roots[0])), (str(db), str(roots[1]))])
     assert max(results) == 26  # whichever ran second saw both roots
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
-    assert rows(db, "SELECT count(*) FROM trials") == [(26,)]
-    assert rows(db, "SELECT count(DISTINCT job_dir) FROM jobs") == [(2,)]
+    assert rows(db, "SELECT count(*) FROM all_trials") == [(26,)]
+    assert rows(db, "SELECT count(DISTINCT job_dir) FROM all_jobs") == [(2,)]
 
 
 def test_corrupt_index_is_rebuilt_by_list(tmp_path: Path) -> None:

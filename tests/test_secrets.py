@@ -62,7 +62,7 @@ def test_no_secret_in_any_written_or_printed_byte(tmp_path: Path) -> None:
         outputs = []
         for args in (["run", "--job", "j", "--json"], ["run", "--job", "j"], ["show", "--json"], ["show"],
                      ["analyze", "--trial", "1"], ["analyze", "--trial", "2", "--json"], ["analyze-job"],
-                     ["sql", "SELECT * FROM trials", "--json"], ["archive", "--json"], ["status"]):
+                     ["sql", "SELECT * FROM all_trials", "--json"], ["archive", "--json"], ["status"]):
             res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", *args], cwd=root, env=env,
                                  capture_output=True, text=True, timeout=300)
             assert res.returncode == 0, (args, res.stderr[-2000:])

@@ -29,23 +29,27 @@ def sql(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_tables_lists_tables_views_and_columns(db: Path) -> None:
     listed = json.loads(sql(db, "--tables", "--json").stdout)
-    assert listed["trials"]["type"] == "table" and listed["pier_jobs"]["type"] == "view"
-    assert listed["jobs"]["columns"][:2] == ["job_name", "job_dir"]
-    info = sql(db, "PRAGMA table_info(jobs)", "--json")
+    assert listed["all_trials"]["type"] == "table" and listed["pier_jobs"]["type"] == "view"
+    # the Pier results format's legacy table names are views, with no trialbook table in the way
+    assert {n: listed[n]["type"] for n in ("experiments", "runs", "variants", "tasks", "trials")} == dict.fromkeys(
+        ("experiments", "runs", "variants", "tasks", "trials"), "view")
+    assert "jobs" not in listed
+    assert listed["all_jobs"]["columns"][:2] == ["job_name", "job_dir"]
+    info = sql(db, "PRAGMA table_info(all_jobs)", "--json")
     assert info.returncode == 0 and json.loads(info.stdout)[0]["name"] == "job_name"
 
 
 def test_columns_keep_the_query_order_in_json(db: Path) -> None:
-    res = sql(db, "SELECT n_trials, layout, job_name FROM jobs", "--json")
+    res = sql(db, "SELECT n_trials, layout, job_name FROM all_jobs", "--json")
     assert res.returncode == 0, res.stderr
     assert res.stdout.index('"n_trials"') < res.stdout.index('"layout"') < res.stdout.index('"job_name"')
     assert json.loads(res.stdout)[0]["job_name"] == "mixed-agents"
 
 
 def test_unknown_column_lists_the_columns(db: Path) -> None:
-    res = sql(db, "SELECT nope FROM jobs")
+    res = sql(db, "SELECT nope FROM all_jobs")
     assert res.returncode == 2
-    assert "no such column: nope; columns of jobs: job_name, job_dir," in " ".join(res.stderr.split())
+    assert "no such column: nope; columns of all_jobs: job_name, job_dir," in " ".join(res.stderr.split())
 
 
 def test_runaway_queries_stop(db: Path) -> None:
@@ -62,4 +66,4 @@ def test_runaway_queries_stop(db: Path) -> None:
 
 def test_writes_and_setting_pragmas_are_still_refused(db: Path) -> None:
     assert "refused" in sql(db, "PRAGMA user_version = 3").stderr
-    assert "refused" in sql(db, "DELETE FROM jobs").stderr
+    assert "refused" in sql(db, "DELETE FROM all_jobs").stderr

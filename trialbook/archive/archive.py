@@ -12,7 +12,10 @@ How an archive is made, so that concurrent archivers and crashes are safe:
 A crash before step 3 leaves at worst a temp directory (removed by the next archive once
 its process is gone) or an orphan ``run_NNN`` without an index entry (listed with a
 warning, see :mod:`trialbook.archive.index`); never a half entry, never an entry without
-its archive. Secrets are redacted from every file copied in.
+its archive. Secrets are redacted from every file copied in. The run's inputs (task
+directories or the instances file) are copied into ``inputs/`` within a size cap
+(:mod:`trialbook.archive.inputs`), so the archive alone can rerun the job
+(:mod:`trialbook.archive.restore`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from trialbook.archive.index import (
     used_numbers,
     write_index,
 )
+from trialbook.archive.inputs import copy_inputs
 from trialbook.archive.metadata import (
     headline,
     repo_commits,
@@ -72,6 +76,8 @@ class RunInfo:
     tasks: list[Task] = field(default_factory=list)
     tasks_error: str | None = None
     dataset_dir: Path | None = None
+    #: The SWE-style instances file the run read (``tasks.instances``), copied into the archive.
+    instances_file: Path | None = None
     session_log: str | None = None
     monitor_md: str | None = None
     trigger: str = "run"
@@ -138,7 +144,8 @@ def _copy_scripts(src: Path, dst: Path, scrub: _Scrubber) -> list[str]:
     return copied
 
 
-def build_metadata(info: RunInfo, scripts: list[str], scrub: _Scrubber) -> dict[str, Any]:
+def build_metadata(info: RunInfo, scripts: list[str], scrub: _Scrubber,
+                   inputs_copy: dict[str, Any] | None = None) -> dict[str, Any]:
     """The content of ``metadata.yaml`` (without the number, which is set when claimed)."""
     config = redact_config({k: v for k, v in info.raw_config.items() if k != "status"})
     meta = {
@@ -157,12 +164,14 @@ def build_metadata(info: RunInfo, scripts: list[str], scrub: _Scrubber) -> dict[
         "finished_at": info.finished_at,
         "archived_at": utc_now(),
         "results": results_summary(info.aggregate),
-        "repos": repo_commits(info.block, info.dataset_dir, info.tasks),
+        "repos": repo_commits(info.block, info.dataset_dir, info.tasks, info.instances_file),
         "versions": versions(),
         "inputs": {
             "tasks": task_inputs(info.tasks),
             "tasks_error": info.tasks_error,
+            "instances_file": str(info.instances_file) if info.instances_file else None,
             "config": config,
+            "copy": inputs_copy,
         },
         "files": {"scripts": scripts, "session_log": info.session_log is not None,
                   "monitor": info.monitor_md is not None},
@@ -228,9 +237,10 @@ def create_archive(info: RunInfo) -> ArchiveResult:
         atomic_write_text(tmp.config, "# Config of run " + info.run_id + " (secrets redacted).\n"
                           + _dump(scrub.data(redact_config(config))))
         scripts = _copy_scripts(block.scripts, tmp.scripts, scrub)
+        inputs_copy = copy_inputs(info.tasks, info.instances_file, tmp.inputs, scrub.bytes)
         atomic_write_text(tmp.session_log, scrub.text(info.session_log or ""))
         atomic_write_text(tmp.monitor, scrub.text(info.monitor_md or "No monitor report was recorded.\n"))
-        meta = build_metadata(info, scripts, scrub)
+        meta = build_metadata(info, scripts, scrub, inputs_copy)
         with index_locked(block):
             runs = read_index(block)  # a malformed index stops us before any number is claimed
             target = _claim(block, max(used_numbers(block, runs), default=0) + 1)

@@ -3,7 +3,8 @@
 Removed: the jobs directory (``artifacts/jobs/`` or the configured output dir),
 ``artifacts/sft_data/`` (or ``sft_data_dir``), ``litellm/``, ``logs/``, ``dashboard/site/``
 and ``dashboard/.cache/``, and whatever else the block's ``.gitignore`` lists as runtime
-outputs (``results/`` with the index, ``.trialbook/``); ``repos/`` only with ``repos=True``. Never removed:
+outputs (``results/`` with the index, ``.trialbook/``; see :func:`gitignored_outputs`);
+``repos/`` only with ``repos=True``. Never removed:
 ``artifacts/archives/``, ``artifacts/index.yaml``, ``config.yaml`` and ``scripts/``; a
 target that is or contains one of them (a misconfigured output dir) is refused. Runs only
 in a block directory itself, and not while a job of the block is running.
@@ -12,10 +13,11 @@ in a block directory itself, and not while a job of the block is running.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -84,7 +86,8 @@ def targets(block: BlockPaths, *, repos: bool = False) -> list[tuple[Path, str]]
     if repos:
         out.append((block.repos, "repositories"))
     repos_dir = block.repos.resolve()
-    out += [(p, "listed in .gitignore") for p in gitignored_outputs(block) if repos or p.resolve() != repos_dir]
+    out += [(p, "listed in .gitignore") for p in gitignored_outputs(block)
+            if repos or (p.resolve() != repos_dir and repos_dir not in p.resolve().parents)]
     seen: set[Path] = set()
     unique = []
     for path, what in out:
@@ -95,26 +98,88 @@ def targets(block: BlockPaths, *, repos: bool = False) -> list[tuple[Path, str]]
     return unique
 
 
+#: The comment that opens the runtime-output section of a block's .gitignore (as ``trialbook init``
+#: writes it): only the entries of that section are runtime outputs when it is there.
+SECTION_MARKER = "# trialbook runtime outputs"
+#: Names a .gitignore commonly lists that are not runtime outputs: never removed by clean.
+PRECIOUS = frozenset({".git", ".venv", "venv", ".env", ".envrc", ".idea", ".vscode"})
+
+
+def runtime_patterns(text: str) -> list[str]:
+    """The runtime-output entries of a .gitignore's text.
+
+    With the section :data:`SECTION_MARKER` (what ``trialbook init`` writes), the entries from
+    that comment to the next comment line; without it, every entry of the file. Blank lines and
+    comments are dropped; negations (``!``) are kept, in order.
+    """
+    lines = [ln.strip() for ln in text.splitlines()]
+    marker = next((i for i, ln in enumerate(lines) if ln.lower().startswith(SECTION_MARKER)), None)
+    if marker is not None:
+        section = []
+        for ln in lines[marker + 1:]:
+            if ln.startswith("#"):
+                break
+            section.append(ln)
+        lines = section
+    return [ln for ln in lines if ln and not ln.startswith("#")]
+
+
+def _matches(block_root: Path, path: Path, pattern: str) -> bool:
+    """Whether ``path`` (inside the block) matches one .gitignore pattern (git's rules, simplified)."""
+    dir_only = pattern.endswith("/")
+    pat = pattern.rstrip("/")
+    if dir_only and not (path.is_dir() and not path.is_symlink()):
+        return False
+    rel = path.relative_to(block_root).as_posix()
+    if "/" in pat:  # anchored at the block's root (``*`` may cross a ``/`` here: keeps more, never less)
+        return fnmatch.fnmatchcase(rel, pat.lstrip("/"))
+    return fnmatch.fnmatchcase(path.name, pat)
+
+
+def _candidates(block_root: Path, pattern: str) -> list[Path]:
+    """Paths of the block a positive pattern names (links not followed, ``.git`` not entered)."""
+    pat = pattern.rstrip("/")
+    if not any(c in pat for c in "*?["):
+        path = block_root / pat.lstrip("/")
+        return [path] if path.exists() or path.is_symlink() else []
+    found = block_root.glob(pat.lstrip("/")) if "/" in pat else block_root.rglob(pat)
+    return [p for p in found if ".git" not in p.relative_to(block_root).parts]
+
+
 def gitignored_outputs(block: BlockPaths) -> list[Path]:
-    """The plain paths the block's ``.gitignore`` lists (its runtime outputs, by the block format's
-    definition); patterns with wildcards or negations, and anything outside the block, are ignored."""
+    """What the block's ``.gitignore`` lists as runtime outputs (see :func:`runtime_patterns`), existing
+    paths only, outermost first.
+
+    An entry without wildcards names that path from the block's root (``logs/`` is ``<block>/logs``,
+    not every ``logs`` directory of the tasks); a wildcard entry without ``/`` matches names at any
+    depth (``*.pyc``), one with ``/`` is a glob from the root (``**/__pycache__/``); a trailing ``/``
+    means directories only; a later ``!pattern`` keeps a path. Nothing outside the block, protected
+    by clean, inside ``.git`` or named in :data:`PRECIOUS` is returned; links are not followed."""
     try:
-        lines = (block.root / ".gitignore").read_text(encoding="utf-8").splitlines()
+        patterns = runtime_patterns((block.root / ".gitignore").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return []
-    out = []
-    for line in lines:
-        entry = line.strip()
-        if not entry or entry.startswith(("#", "!")) or any(c in entry for c in "*?[\\"):
+    protected = protected_paths(block)
+    chosen: list[Path] = []
+    for i, pattern in enumerate(patterns):
+        if pattern.startswith("!") or "\\" in pattern or ".." in PurePosixPath(pattern).parts:
             continue
-        rel = entry.strip("/")
-        if not rel or ".." in Path(rel).parts:
-            continue
-        path = block.root / rel
-        protected = protected_paths(block)
-        if any(path == keep or path in keep.parents for keep in protected):
-            continue
-        out.append(path)
+        for path in _candidates(block.root, pattern):
+            if pattern.endswith("/") and (path.is_symlink() or not path.is_dir()):
+                continue
+            if block.root not in path.parents or any(part in PRECIOUS for part in
+                                                      path.relative_to(block.root).parts):
+                continue
+            if any(path == keep or keep in path.parents or path in keep.parents for keep in protected):
+                continue  # history and config, or a directory holding them
+            later = [p for p in patterns[i + 1:] if p.startswith("!")]
+            if any(_matches(block.root, path, neg[1:]) for neg in later):
+                continue
+            chosen.append(path)
+    out: list[Path] = []
+    for path in sorted(set(chosen), key=lambda p: len(p.parts)):
+        if not any(parent in path.parents for parent in out):
+            out.append(path)
     return out
 
 

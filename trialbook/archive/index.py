@@ -160,6 +160,15 @@ def used_numbers(block: BlockPaths, runs: list[dict[str, Any]]) -> set[int]:
 
 def archive_metadata(block: BlockPaths, ref: str | int) -> dict[str, Any]:
     """The metadata.yaml of archive ``ref`` (``3``, ``003`` or ``run_003``); a clear error if absent."""
+    paths = find_archive(block, ref)
+    meta = read_metadata(paths)
+    if meta is None:
+        raise ConfigError("archive has no readable metadata.yaml (incomplete)", paths.dir)
+    return meta
+
+
+def find_archive(block: BlockPaths, ref: str | int) -> ArchivePaths:
+    """The directory of archive ``ref`` (``3``, ``003`` or ``run_003``); a clear error if absent."""
     text = str(ref)
     number = parse_archive_number(text) if text.startswith("run_") else (int(text) if text.isdigit() else None)
     if number is None or number < 1:
@@ -170,7 +179,4 @@ def archive_metadata(block: BlockPaths, ref: str | int) -> dict[str, Any]:
         why = "is in index.yaml but its directory is missing" if known else "does not exist"
         raise ConfigError(f"archive {number} {why} (see `trialbook archives`)", block.archives,
                           not_found=True)
-    meta = read_metadata(paths)
-    if meta is None:
-        raise ConfigError("archive has no readable metadata.yaml (incomplete)", paths.dir)
-    return meta
+    return paths

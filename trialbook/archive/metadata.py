@@ -1,8 +1,11 @@
 """What an archive's ``metadata.yaml`` records besides the run itself: results, repos, versions, inputs.
 
 Repository state is read with ``git -C DIR rev-parse HEAD`` and ``git status --porcelain``
-(scoped to the directory): the block directory, the task dataset and every task or
-``repos/`` checkout that is a git repository are recorded once per repository.
+(scoped to the directory): the block directory, the task dataset (the tasks directory, or
+the directory of the instances file), every task directory and every local SWE repository
+that is a git repository are recorded once per repository, and so is every bare clone the
+runner keeps under ``repos/`` (its HEAD, origin and the commits pinned for trials). SWE-style
+tasks also record their repository and ``base_commit`` in the task list.
 """
 
 from __future__ import annotations
@@ -58,25 +61,68 @@ def git_info(directory: Path) -> dict[str, Any]:
     return info
 
 
-def repo_commits(block: BlockPaths, dataset_dir: Path | None, tasks: list[Task]) -> dict[str, Any]:
-    """Commit ids of the block directory and of every dataset, task or ``repos/`` git repository.
+def is_bare_repo(path: Path) -> bool:
+    """True for a bare git repository (``HEAD``, ``objects/`` and ``refs/`` at its top, no work tree)."""
+    return (not path.is_symlink() and (path / "HEAD").is_file() and (path / "objects").is_dir()
+            and (path / "refs").is_dir() and not (path / ".git").exists())
+
+
+def bare_info(path: Path, base_commits: dict[str, set[str]]) -> dict[str, Any]:
+    """HEAD and origin of a bare clone, the commits pinned under ``refs/trialbook/``, and the
+    ``base_commit`` of every task using that origin (``base_commits``: address -> commits),
+    with those the clone lacks listed under ``missing_commits``."""
+    pinned = _git(path, "for-each-ref", "--format=%(objectname)", "refs/trialbook/")
+    origin = _git(path, "config", "--get", "remote.origin.url")
+    used = sorted(base_commits.get(origin or "", set()))
+    return {"path": str(path), "git": True, "bare": True, "head": _git(path, "rev-parse", "HEAD"),
+            "origin": origin, "pinned_commits": sorted(set(pinned.split())) if pinned else [],
+            "base_commits": used,
+            "missing_commits": [c for c in used if _git(path, "cat-file", "-e", f"{c}^{{commit}}") is None]}
+
+
+def _swe_repo(task: Task) -> tuple[str, str] | None:
+    """(repository address, base_commit) of a SWE-style task, None for other tasks."""
+    inst = getattr(task, "instance", None)
+    repo = getattr(task, "repo_url", None)
+    commit = getattr(inst, "base_commit", None)
+    return (repo, commit) if isinstance(repo, str) and repo and isinstance(commit, str) else None
+
+
+def repo_commits(block: BlockPaths, dataset_dir: Path | None, tasks: list[Task],
+                 instances_file: Path | None = None) -> dict[str, Any]:
+    """Commit ids of the block directory and of every dataset, task, SWE or ``repos/`` git repository.
 
     Each repository is recorded once, under the first label that reaches it (``block``,
-    ``dataset``, ``task:<name>``, ``repo:<name>``); a dataset inside an already recorded
-    repository names that repository instead.
+    ``dataset``, ``task:<name>``, ``swe:<address>``, ``repo:<name>``); a dataset inside an
+    already recorded repository names that repository instead. Bare clones under ``repos/``
+    are recorded each on its own (they are inside the block's work tree but are not part of it).
     """
     repos: dict[str, Any] = {"block": git_info(block.root)}
     seen: dict[Path, str] = {}
     block_top = git_toplevel(block.root)
     if block_top is not None:
         seen[block_top] = "block"
+    if dataset_dir is None and instances_file is not None:
+        dataset_dir = instances_file.parent
     candidates: list[tuple[str, Path]] = []
     if dataset_dir is not None:
         candidates.append(("dataset", dataset_dir))
         repos["dataset"] = {"path": str(dataset_dir), "git": False}
     candidates += [(f"task:{t.name}", t.source_dir) for t in tasks if t.source_dir is not None]
+    base_commits: dict[str, set[str]] = {}
+    for r in map(_swe_repo, tasks):
+        if r is not None:
+            base_commits.setdefault(r[0], set()).add(r[1])
+    swe = sorted(base_commits)
+    candidates += [(f"swe:{addr}", Path(addr)) for addr in swe if Path(addr).is_absolute() and Path(addr).is_dir()]
     if block.repos.is_dir():
-        candidates += [(f"repo:{p.name}", p) for p in sorted(block.repos.iterdir()) if p.is_dir()]
+        for p in sorted(block.repos.iterdir()):
+            if p.name.startswith(".") or not p.is_dir():
+                continue
+            if is_bare_repo(p):
+                repos[f"repo:{p.name}"] = bare_info(p, base_commits)
+            else:
+                candidates.append((f"repo:{p.name}", p))
     for label, path in candidates:
         top = git_toplevel(path)
         if top is None:
@@ -102,12 +148,17 @@ def versions() -> dict[str, str]:
 
 
 def task_inputs(tasks: list[Task]) -> list[dict[str, Any]]:
-    """The task list with content hashes (SHA-256 of each task's files), sorted by name."""
-    return [
-        {"name": t.name, "hash": f"sha256:{t.content_hash()}",
-         "source": str(t.source_dir) if t.source_dir else None}
-        for t in sorted(tasks, key=lambda t: t.name)
-    ]
+    """The task list with content hashes (SHA-256 of each task's files), sorted by name;
+    SWE-style tasks add their repository address and ``base_commit``."""
+    out = []
+    for t in sorted(tasks, key=lambda t: t.name):
+        entry: dict[str, Any] = {"name": t.name, "hash": f"sha256:{t.content_hash()}",
+                                 "source": str(t.source_dir) if t.source_dir else None}
+        swe = _swe_repo(t)
+        if swe is not None:
+            entry.update(repo=swe[0], base_commit=swe[1])
+        out.append(entry)
+    return out
 
 
 def results_summary(agg: dict[str, Any]) -> dict[str, Any]:

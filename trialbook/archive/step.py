@@ -47,6 +47,11 @@ def _dataset_dir(config: BlockConfig, block: BlockPaths) -> Path | None:
     return resolve_block_path(block, config.tasks.path).resolve() if config.tasks.path else None
 
 
+def _instances_file(config: BlockConfig, block: BlockPaths) -> Path | None:
+    """The SWE-style instances file of the config (``tasks.instances``), None for a task directory."""
+    return resolve_block_path(block, config.tasks.instances).resolve() if config.tasks.instances else None
+
+
 def run_info_from_run(setup: JobSetup, outcome: JobOutcome) -> RunInfo:
     """What the post-run step archives: the run that just ended, as the runner saw it."""
     tasks: dict[str, Task] = {p.task.name: p.task for p in setup.plans}
@@ -56,7 +61,7 @@ def run_info_from_run(setup: JobSetup, outcome: JobOutcome) -> RunInfo:
         run_id=make_run_id(outcome.job_name, outcome.started_at), status=outcome.status,
         started_at=outcome.started_at, finished_at=outcome.finished_at,
         aggregate=outcome.aggregate, raw_config=setup.raw_config, tasks=list(tasks.values()),
-        dataset_dir=_dataset_dir(cfg, setup.block),
+        dataset_dir=_dataset_dir(cfg, setup.block), instances_file=_instances_file(cfg, setup.block),
         session_log=read_session_log(setup.block, setup.job.name, setup.job.dir),
         monitor_md=monitor_text(setup.block, setup.job, cfg.monitor.stall_after_s),
         trigger="run",
@@ -101,6 +106,7 @@ def run_info_from_job(block: BlockPaths, job_name: str) -> RunInfo:
         run_id=make_run_id(job.name, agg.get("started_at")), status=str(agg.get("status") or "unknown"),
         started_at=agg.get("started_at"), finished_at=agg.get("finished_at"), aggregate=agg,
         raw_config=raw, tasks=tasks, tasks_error=tasks_error, dataset_dir=_dataset_dir(config, block),
+        instances_file=_instances_file(config, block),
         session_log=read_session_log(block, job.name, job.dir),
         monitor_md=monitor_text(block, job, config.monitor.stall_after_s), trigger="manual",
         extra_secrets=_current_secrets(block),

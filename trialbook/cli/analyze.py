@@ -94,8 +94,8 @@ def register(app: typer.Typer) -> None:
                 if path is not None:
                     job, reader, single = read_job_at(path, layout)
                 else:
-                    block, db_path, _ = where(block_dir, db)
-                    ref = resolve_job(target, last=last, block=block, db=db_path)
+                    block, db_path, roots = where(block_dir, db)
+                    ref = resolve_job(target, last=last, block=block, db=db_path, roots=roots)
                     reader = get_reader(ref.layout)
                     job, single = reader.read_trials(ref.job_dir, None), None
                 if trial is None and single is not None:

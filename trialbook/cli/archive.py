@@ -1,4 +1,5 @@
-"""``trialbook archive [JOB]`` (archive a job now) and ``trialbook archive show N`` (one archive's metadata)."""
+"""``trialbook archive [JOB]`` (archive a job now), ``trialbook archive show N`` (one archive's metadata) and
+``trialbook archive restore N DIR`` (a new block from one archive, to rerun its run)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.syntax import Syntax
 from typer.core import TyperGroup
 
 from trialbook.archive.index import archive_metadata
+from trialbook.archive.restore import restore_archive
 from trialbook.archive.step import archive_job
 from trialbook.block.init import find_block
 from trialbook.cli.output import console, print_json
@@ -41,8 +43,9 @@ class ArchiveGroup(TyperGroup):
 archive_app = typer.Typer(
     cls=ArchiveGroup,
     help="Archive a job now: trialbook archive [JOB] (default: the last job). "
-         "Show one archive: trialbook archive show N.",
-    subcommand_metavar="[JOB] | show N",
+         "Show one archive: trialbook archive show N. "
+         "Rebuild a block from one: trialbook archive restore N DIR.",
+    subcommand_metavar="[JOB] | show N | restore N DIR",
 )
 
 
@@ -80,6 +83,27 @@ def show_cmd(
         return
     text = yaml.safe_dump(meta, sort_keys=False, default_flow_style=False, allow_unicode=True)
     console.print(Syntax(text, "yaml", word_wrap=True, background_color="default"))
+
+
+@archive_app.command("restore")
+def restore_cmd(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="Archive number: 3, 003 or run_003"),
+    dest: Path = typer.Argument(..., help="New (or empty) directory for the restored block"),
+    block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
+    json_out: bool = typer.Option(False, "--json", help="Print what was restored as JSON"),
+) -> None:
+    """Make a new block from one archive alone (config, scripts, copied tasks), ready to rerun the run."""
+    result = restore_archive(find_block(block_dir), number, dest)
+    if json_out or (ctx.obj or {}).get("json"):
+        print_json(result.to_json())
+        return
+    what = (f"instances {result.instances}" if result.instances else f"{len(result.tasks)} task(s)")
+    console.print(f"Restored [bold]{result.archive.name}[/] (run {result.run_id}, {what}) into "
+                  f"[bold]{result.block}[/]")
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"Rerun it: cd {result.block} && trialbook run --job {result.job}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

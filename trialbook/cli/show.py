@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
             if path is not None:
                 shown = show_path(path, layout=layout, out=out, write=write)
             else:
-                block, db_path, _ = where(block_dir, db)
-                ref = resolve_job(target, last=last, block=block, db=db_path)
+                block, db_path, roots = where(block_dir, db)
+                ref = resolve_job(target, last=last, block=block, db=db_path, roots=roots)
                 shown = [show_job(ref, db_path, out=out, write=write)]
         _report(shown, json_out, tasks)

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``sql`` command to ``app``."""
     @app.command("sql")
     def sql_cmd(
-        query: str = typer.Argument(None, help="One SQL statement, e.g. \"SELECT job_name, n_trials FROM jobs\""),
+        query: str = typer.Argument(None, help="One SQL statement, e.g. \"SELECT job_name, n_trials FROM all_jobs\""),
         tables: bool = typer.Option(False, "--tables", help="List the tables and views and their columns"),
         json_out: bool = typer.Option(False, "--json", help="Print rows as a JSON list of objects"),
         timeout: float = typer.Option(QUERY_TIMEOUT_S, "--timeout", min=0.1, help="Stop the query after this many seconds"),
@@ -36,7 +36,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a read-only SQL query on the index; --tables lists what there is to query.
 
-        Tables: jobs, trials (every layout); views: pier_jobs, pier_trials, legacy_* (see docs/results-index.md).
+        Tables: all_jobs, all_trials (every layout); views in the Pier results format's names: pier_jobs,
+        pier_trials (Pier/Harbor jobs) and experiments, runs, variants, tasks, trials (legacy runs);
+        see docs/results-index.md.
         PRAGMA table_info(NAME) works too.
         """
         if not tables and not query:

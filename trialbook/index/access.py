@@ -2,8 +2,9 @@
 
 Query commands bring the index up to date with an incremental reindex (cheap when little
 changed) unless told not to, then open it read-only. A missing index is built; a corrupt
-one is rebuilt with a warning; an index that cannot be written (a read-only location) is
-queried as it is, with a warning.
+one (or one written by an older trialbook) is rebuilt with a warning, keeping the roots it
+remembered; an index that cannot be written (a read-only location) is queried as it is, with
+a warning.
 """
 
 from __future__ import annotations
@@ -40,5 +41,5 @@ def open_for_query(db: Path, roots: Sequence[RootSpec], *, refresh_first: bool =
         return open_readonly(db)
     except IndexCorrupt as exc:
         warnings.warn(f"{db}: index unusable ({exc.message}); rebuilding it from the files", stacklevel=2)
-        reindex(db, roots, full=True)
+        reindex(db, roots)  # rebuilds what cannot be used, keeping the roots it remembered
         return open_readonly(db)

@@ -2,7 +2,9 @@
 
 The index is a cache of the files, so it never needs repair: a database that cannot be read
 (not SQLite, malformed, written by another schema version) is deleted with a warning and
-rebuilt. Writers (``reindex``, the post-run step) serialise on an exclusive lock file
+rebuilt. An index written by an older trialbook is migrated on the way: the roots it
+remembered (``reindex ROOT`` adds them) are carried into the new database, so the next
+reindex lists them again and nothing a user indexed is forgotten. Writers (``reindex``, the post-run step) serialise on an exclusive lock file
 ``index.db.lock``; readers never block thanks to WAL.
 """
 
@@ -22,8 +24,10 @@ from filelock import FileLock
 
 from trialbook.errors import TrialbookError
 
-#: Bump when schema.sql changes incompatibly: older databases are then rebuilt.
-SCHEMA_VERSION = "1"
+#: Bump when schema.sql changes incompatibly: older databases are then rebuilt (roots kept).
+#: 2: trialbook's tables renamed all_jobs/all_trials; the legacy views take the Pier format's
+#: names (experiments, runs, variants, tasks, trials).
+SCHEMA_VERSION = "2"
 
 _DENIED_ACTIONS = {
     getattr(sqlite3, name) for name in (
@@ -106,11 +110,26 @@ def _create(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def remembered_roots(path: Path) -> list[tuple[str, str]]:
+    """The (root, layout) pairs an existing index of any schema version remembers ([] if unreadable)."""
+    if not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT root, layout FROM roots").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+    return [(str(r[0]), str(r[1])) for r in rows if isinstance(r[0], str) and isinstance(r[1], str)]
+
+
 def open_writable(path: Path) -> tuple[sqlite3.Connection, bool]:
     """Open (creating if needed) the index for writing; returns (connection, rebuilt).
 
-    A corrupt or foreign database is removed with a warning and created afresh
-    (``rebuilt`` is then True). Call under :func:`writer_lock`.
+    A corrupt, foreign or old-schema database is removed with a warning and created afresh
+    (``rebuilt`` is then True), keeping the roots it remembered. Call under :func:`writer_lock`.
     """
     try:
         return _create(path), False
@@ -121,8 +140,11 @@ def open_writable(path: Path) -> tuple[sqlite3.Connection, bool]:
     except IndexCorrupt as exc:
         reason = exc.message
     warnings.warn(f"{path}: index unusable ({reason}); rebuilding it from the files", stacklevel=2)
+    roots = remembered_roots(path)
     remove_index(path)
-    return _create(path), True
+    conn = _create(path)
+    conn.executemany("INSERT OR IGNORE INTO roots(root, layout, watch) VALUES (?, ?, '[]')", roots)
+    return conn, True
 
 
 #: Pragmas that take a table name and only describe it (``PRAGMA table_info(trials)``).

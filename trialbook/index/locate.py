@@ -4,6 +4,10 @@
   (``--db`` overrides both).
 * A block's roots are its jobs directory (``runtime_info.output``), every
   ``index.roots`` entry of its config.yaml, plus whatever roots the index already knows.
+* Outside a block, a directory holding ``jobs/`` (Pier/Harbor jobs) and/or ``results/``
+  (copilot-experiments' legacy runs) is a copilot-experiments checkout: both are its roots,
+  and a command naming a job (or ``--last``) refreshes the index from them first, so it
+  works there without a prior ``reindex``.
 * A job is named by a path (any layout, read from the files), a name (the block's jobs
   directory first, then the index), or ``--last`` (the block's most recently started job,
   else the index's).
@@ -20,12 +24,13 @@ from pathlib import Path
 from trialbook.block.init import find_block
 from trialbook.block.jobs import last_job_dir
 from trialbook.errors import ConfigError, SourceError, TrialbookError
+from trialbook.index.access import refresh
 from trialbook.index.db import IndexCorrupt, open_readonly
 from trialbook.index.queries import job_row, last_job
 from trialbook.index.reindex import RootSpec
 from trialbook.layout.paths import BlockPaths
 from trialbook.run.config import load_config
-from trialbook.sources.base import get_reader
+from trialbook.sources.base import detect_layout, get_reader
 
 
 @dataclass(frozen=True)
@@ -77,15 +82,49 @@ def block_roots(block: BlockPaths) -> list[RootSpec]:
     return roots
 
 
+def checkout_roots(directory: Path | None = None) -> list[RootSpec]:
+    """The roots of a copilot-experiments checkout at ``directory`` (default: cwd).
+
+    ``jobs/`` holds Pier jobs (the Harbor layout; another layout found there is taken as
+    detected); ``results/`` is indexed when it holds legacy runs (it may hold only index.db).
+    """
+    here = Path(os.path.abspath(directory or os.getcwd()))
+    roots: list[RootSpec] = []
+    jobs = here / "jobs"
+    if jobs.is_dir() and not jobs.is_symlink():
+        try:
+            roots.append(RootSpec(jobs, detect_layout(jobs)))
+        except SourceError:  # no job yet: still Pier's jobs directory
+            roots.append(RootSpec(jobs, "harbor"))
+    results = here / "results"
+    if results.is_dir() and not results.is_symlink() and get_reader("legacy").detect(results):
+        roots.append(RootSpec(results, "legacy"))
+    return roots
+
+
 def _native_last(block: BlockPaths) -> JobRef | None:
     last = last_job_dir(block_jobs_dir(block))
     return JobRef(last.name, last, "native") if last is not None else None
 
 
-def _from_index(db: Path, name: str | None) -> JobRef | None:
+def _from_index(db: Path, name: str | None, roots: list[RootSpec] | None = None) -> JobRef | None:
+    """The job from the index (refreshed from ``roots`` first when given); None without a usable index."""
+    if roots:
+        try:
+            refresh(db, roots)
+        except (OSError, sqlite3.Error) as exc:
+            warnings.warn(f"{db}: could not build the index here ({exc})", stacklevel=2)
     try:
         conn = open_readonly(db)
-    except (IndexCorrupt, sqlite3.Error):
+    except IndexCorrupt:
+        if roots or not db.is_file():
+            return None
+        refresh(db, [])  # an index of an older trialbook: migrate it, then look again
+        try:
+            conn = open_readonly(db)
+        except (IndexCorrupt, sqlite3.Error):
+            return None
+    except sqlite3.Error:
         return None
     try:
         row = job_row(conn, name) if name else last_job(conn)
@@ -94,21 +133,26 @@ def _from_index(db: Path, name: str | None) -> JobRef | None:
     return JobRef(row["job_name"], Path(row["job_dir"]), row["layout"]) if row else None
 
 
-def resolve_job(name: str | None, *, last: bool, block: BlockPaths | None, db: Path) -> JobRef:
-    """The job meant by a name or ``--last`` (see the module docstring for the search order)."""
+def resolve_job(name: str | None, *, last: bool, block: BlockPaths | None, db: Path,
+                roots: list[RootSpec] | None = None) -> JobRef:
+    """The job meant by a name or ``--last`` (see the module docstring for the search order).
+
+    ``roots``: outside a block, the checkout's roots, indexed before the index is asked.
+    """
+    roots = roots if block is None else None
     if name:
         if block is not None:
             candidate = block_jobs_dir(block) / name
             if candidate.is_dir() and get_reader("native").detect(candidate):
                 return JobRef(name, candidate, "native")
-        ref = _from_index(db, name)
+        ref = _from_index(db, name, roots)
         if ref is None:
             raise TrialbookError(f"no job named {name!r} in this block's jobs or in the index {db} "
                                  "(give a path, or run `trialbook reindex`)", not_found=True)
         return ref
     # No name: the last job, as every command means it (``--last`` says so explicitly).
     ref = _native_last(block) if block is not None else None
-    ref = ref or _from_index(db, None)
+    ref = ref or _from_index(db, None, roots)
     if ref is None:
         raise TrialbookError("no job yet: nothing in this block's jobs directory or in the index",
                              not_found=True)

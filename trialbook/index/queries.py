@@ -21,17 +21,17 @@ def list_jobs(conn: sqlite3.Connection, layout: str | None = None) -> list[dict[
     """Every indexed job (newest first by started_at, then name), optionally of one layout."""
     where, params = ("WHERE layout = ?", (layout,)) if layout else ("", ())
     rows = conn.execute(
-        f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs {where}"
+        f"SELECT {', '.join(JOB_COLUMNS)} FROM all_jobs {where}"
         " ORDER BY started_at IS NULL, started_at DESC, job_name", params).fetchall()
     return [dict(r) for r in rows]
 
 
 def job_row(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
     """The jobs row named ``name`` (exact), else the only one whose plain name (before ``@``) matches."""
-    row = conn.execute("SELECT * FROM jobs WHERE job_name = ?", (name,)).fetchone()
+    row = conn.execute("SELECT * FROM all_jobs WHERE job_name = ?", (name,)).fetchone()
     if row is not None:
         return row
-    rows = conn.execute("SELECT * FROM jobs WHERE job_name LIKE ? ESCAPE '\\'",
+    rows = conn.execute("SELECT * FROM all_jobs WHERE job_name LIKE ? ESCAPE '\\'",
                         (name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "@%",)
                         ).fetchall()
     return rows[0] if len(rows) == 1 else None
@@ -41,7 +41,7 @@ def last_job(conn: sqlite3.Connection, root: str | None = None) -> sqlite3.Row |
     """The most recently started job (optionally under ``root``); jobs without a start time come last."""
     where, params = ("WHERE root = ?", (root,)) if root else ("", ())
     return conn.execute(
-        f"SELECT * FROM jobs {where} ORDER BY started_at IS NULL, started_at DESC, indexed_at DESC LIMIT 1",
+        f"SELECT * FROM all_jobs {where} ORDER BY started_at IS NULL, started_at DESC, indexed_at DESC LIMIT 1",
         params).fetchone()
 
 
@@ -58,7 +58,7 @@ def _facts(row: sqlite3.Row) -> TrialFacts:
 
 def summary_from_index(conn: sqlite3.Connection, job_name: str) -> dict[str, Any]:
     """summary.json of an indexed job, computed from its index rows (no file is read)."""
-    job = conn.execute("SELECT * FROM jobs WHERE job_name = ?", (job_name,)).fetchone()
+    job = conn.execute("SELECT * FROM all_jobs WHERE job_name = ?", (job_name,)).fetchone()
     if job is None:
         raise KeyError(job_name)
     info = JobInfo(job=job_name, job_dir=job["job_dir"], layout=job["layout"], run_id=job["run_id"],
@@ -66,7 +66,7 @@ def summary_from_index(conn: sqlite3.Connection, job_name: str) -> dict[str, Any
                    finished_at=job["finished_at"], status=job["status"])
     facts = [_facts(r) for r in conn.execute(
         "SELECT trial_name, task_slug, variant_slug, agent, model, attempt, outcome, reward, n_turns,"
-        " n_tool_calls, total_tokens, cost_usd, aiu, error, duration_s FROM trials WHERE job_name = ?",
+        " n_tool_calls, total_tokens, cost_usd, aiu, error, duration_s FROM all_trials WHERE job_name = ?",
         (job_name,))]
     summary = build_summary(info, facts)
     summary["job"] = job_name

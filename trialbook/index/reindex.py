@@ -65,7 +65,7 @@ class ReindexStats:
 
 
 _INSERT_TRIAL = (
-    "INSERT INTO trials(job_name, variant_slug, task_slug, trial_name, attempt, success, outcome,"
+    "INSERT INTO all_trials(job_name, variant_slug, task_slug, trial_name, attempt, success, outcome,"
     " reward, n_turns, n_tool_calls, total_tokens, cost_usd, aiu, model, error, duration_s, agent,"
     " prompt_tokens, completion_tokens, cached_tokens, started_at, finished_at, trial_path)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -92,7 +92,7 @@ class Indexer:
         if row is not None and row["layout"] != reader.name:
             self.remove_root(key)
             row = None
-        stored = {r[0]: r[1] for r in self.conn.execute("SELECT job_dir, job_name FROM jobs WHERE root = ?", (key,))}
+        stored = {r[0]: r[1] for r in self.conn.execute("SELECT job_dir, job_name FROM all_jobs WHERE root = ?", (key,))}
         started = now_ns()
         changed, refreshed = sig.check_watch(row["watch"], started) if row is not None and stored else (True, None)
         if not changed:
@@ -111,7 +111,7 @@ class Indexer:
 
     def remove_root(self, root: str) -> None:
         """Forget a root and every job indexed under it."""
-        for (name,) in self.conn.execute("SELECT job_name FROM jobs WHERE root = ?", (root,)).fetchall():
+        for (name,) in self.conn.execute("SELECT job_name FROM all_jobs WHERE root = ?", (root,)).fetchall():
             self.remove_job(name)
         self.conn.execute("DELETE FROM roots WHERE root = ?", (root,))
 
@@ -124,8 +124,8 @@ class Indexer:
 
     def remove_job(self, job_name: str) -> None:
         """Drop a job and (by cascade) its trials and signatures."""
-        n = self.conn.execute("SELECT count(*) FROM trials WHERE job_name = ?", (job_name,)).fetchone()[0]
-        self.conn.execute("DELETE FROM jobs WHERE job_name = ?", (job_name,))
+        n = self.conn.execute("SELECT count(*) FROM all_trials WHERE job_name = ?", (job_name,)).fetchone()[0]
+        self.conn.execute("DELETE FROM all_jobs WHERE job_name = ?", (job_name,))
         self.stats.jobs_removed += 1
         self.stats.trials_removed += n
 
@@ -147,13 +147,13 @@ class Indexer:
         return [self._name_of(key) for key, _ in plans]
 
     def _name_of(self, job_dir: str) -> str | None:
-        row = self.conn.execute("SELECT job_name FROM jobs WHERE job_dir = ?", (job_dir,)).fetchone()
+        row = self.conn.execute("SELECT job_name FROM all_jobs WHERE job_dir = ?", (job_dir,)).fetchone()
         return row[0] if row else None
 
     def plan_job(self, reader: SourceReader, root: str, job_dir: Path) -> JobPlan | None:
         """What must be read of one job (None: nothing changed, or the job is gone and was removed)."""
         key = str(job_dir)
-        row = self.conn.execute("SELECT * FROM jobs WHERE job_dir = ?", (key,)).fetchone()
+        row = self.conn.execute("SELECT * FROM all_jobs WHERE job_dir = ?", (key,)).fetchone()
         if not job_dir.exists():
             if row is not None:
                 self.remove_job(row["job_name"])
@@ -169,7 +169,7 @@ class Indexer:
             "SELECT path, files, sig FROM trial_sources WHERE job_name = ?", (plan.name,))}
         relist, refreshed = sig.check_watch(row["watch"], started)
         if refreshed is not None:
-            self.conn.execute("UPDATE jobs SET watch = ? WHERE job_name = ?", (refreshed, plan.name))
+            self.conn.execute("UPDATE all_jobs SET watch = ? WHERE job_name = ?", (refreshed, plan.name))
         current = {str(p) for p in reader.trial_dirs(job_dir)} if relist else set(sources)
         plan.removed = set(sources) - current
         plan.read_paths = sorted(p for p in current if p not in sources
@@ -183,7 +183,7 @@ class Indexer:
         return plan
 
     def _job_name(self, name: str, job_dir: str) -> str:
-        row = self.conn.execute("SELECT job_dir FROM jobs WHERE job_name = ?", (name,)).fetchone()
+        row = self.conn.execute("SELECT job_dir FROM all_jobs WHERE job_name = ?", (name,)).fetchone()
         if row is None or row[0] == job_dir:
             return name
         return f"{name}@{hashlib.sha1(job_dir.encode()).hexdigest()[:8]}"
@@ -194,14 +194,14 @@ class Indexer:
         if plan.name is None:
             assert read is not None
             name = self._job_name(read.name, plan.job_dir)
-            c.execute("INSERT INTO jobs(job_name, job_dir, layout, root) VALUES (?,?,?,?)",
+            c.execute("INSERT INTO all_jobs(job_name, job_dir, layout, root) VALUES (?,?,?,?)",
                       (name, plan.job_dir, plan.layout, plan.root))
             self.stats.jobs_added += 1
         else:
             name = plan.name
             self.stats.jobs_updated += 1
             for path in plan.removed | set(plan.read_paths or ()):
-                c.execute("DELETE FROM trials WHERE job_name = ? AND trial_path = ?", (name, path))
+                c.execute("DELETE FROM all_trials WHERE job_name = ? AND trial_path = ?", (name, path))
                 c.execute("DELETE FROM trial_sources WHERE job_name = ? AND path = ?", (name, path))
             self.stats.trials_removed += len(plan.removed)
         if read is not None:
@@ -210,19 +210,19 @@ class Indexer:
                           [(name, *s) for s in read.sources])
             self.stats.trials_read += len(read.rows)
             self.stats.warnings += read.warnings
-            c.execute("UPDATE jobs SET started_at = ?, finished_at = ?, status = ?, run_id = ?, experiment = ?"
+            c.execute("UPDATE all_jobs SET started_at = ?, finished_at = ?, status = ?, run_id = ?, experiment = ?"
                       " WHERE job_name = ?", (read.started_at, read.finished_at, read.status, read.run_id,
                                               read.experiment, name))
         if plan.relist:
             paths = [r[0] for r in c.execute("SELECT path FROM trial_sources WHERE job_name = ?", (name,))]
-            c.execute("UPDATE jobs SET watch = ? WHERE job_name = ?",
+            c.execute("UPDATE all_jobs SET watch = ? WHERE job_name = ?",
                       (sig.watch_json(sig.holding_dirs(plan.job_dir, paths), plan.started, plan.margin_ns), name))
         counts = dict(c.execute(
-            "SELECT COALESCE(outcome, ''), count(*) FROM trials WHERE job_name = ? GROUP BY 1", (name,)).fetchall())
+            "SELECT COALESCE(outcome, ''), count(*) FROM all_trials WHERE job_name = ? GROUP BY 1", (name,)).fetchall())
         counted = sum(n for o, n in counts.items() if o not in ("", str(Outcome.CANCELLED)))
         job_files = plan.job_files.split("\n") if plan.job_files else []
         c.execute(
-            "UPDATE jobs SET n_trials = ?, success_rate = ?, n_errors = ?, n_trials_listed = ?, root = ?,"
+            "UPDATE all_jobs SET n_trials = ?, success_rate = ?, n_errors = ?, n_trials_listed = ?, root = ?,"
             " job_files = ?, job_sig = ?, indexed_at = ? WHERE job_name = ?",
             (counted, counts.get(str(Outcome.RESOLVED), 0) / counted if counted else None,
              sum(n for o, n in counts.items() if o in _ERROR_VALUES), sum(counts.values()), plan.root,
@@ -260,8 +260,8 @@ def _run(db_path: Path, roots: Sequence[RootSpec], stats: ReindexStats, workers:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        stats.jobs = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
-        stats.trials = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+        stats.jobs = conn.execute("SELECT count(*) FROM all_jobs").fetchone()[0]
+        stats.trials = conn.execute("SELECT count(*) FROM all_trials").fetchone()[0]
     finally:
         conn.close()
 
@@ -299,7 +299,7 @@ def refresh_job(db_path: Path, job_dir: Path, layout: str, root: Path | None = N
             conn, _ = open_writable(db_path)
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                row = conn.execute("SELECT root FROM jobs WHERE job_dir = ?", (str(job_dir),)).fetchone()
+                row = conn.execute("SELECT root FROM all_jobs WHERE job_dir = ?", (str(job_dir),)).fetchone()
                 root_key = row[0] if row and row[0] else str(_norm(root or job_dir.parent))
                 idx = Indexer(conn, ReindexStats(db=str(db_path)), workers=1)
                 idx.ensure_root(Path(root_key), layout)

@@ -11,6 +11,7 @@
             scripts/                  copy of the block's scripts/
             session.log               the run's session log, secrets redacted
             monitor.md                the monitor's last report
+            inputs/                   copy of the run's inputs: tasks/<task>/... or the instances file
           .tmp-<pid>-<random>/        an archive being built (renamed onto run_NNN when done)
         index.yaml                    BlockPaths.archive_index (one entry per archive)
         .index.lock                   index_lock(): flock taken while claiming a number
@@ -74,6 +75,10 @@ class ArchivePaths:
     @property
     def monitor(self) -> Path:
         return self.dir / "monitor.md"
+
+    @property
+    def inputs(self) -> Path:
+        return self.dir / "inputs"
 
 
 def archive(block: BlockPaths, number: int) -> ArchivePaths:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import shutil
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 from filelock import FileLock
 
+from trialbook import __version__
 from trialbook.dashboard import extras
 from trialbook.dashboard.analysis import analysis_page
 from trialbook.dashboard.jobpage import job_data, trial_id
@@ -74,13 +76,25 @@ class TrialTask:
     started_ns: int
 
 
+def code_version() -> str:
+    """Hash of the site builder's own code: pages built by another version are rebuilt."""
+    digest = hashlib.sha1(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _load_state(path: Path) -> dict[str, Any]:
+    fresh = {"version": STATE_VERSION, "code": code_version(), "trials": {}, "jobs": {}}
     try:
         state = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
-        return {"version": STATE_VERSION, "trials": {}, "jobs": {}}
+        return fresh
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        return {"version": STATE_VERSION, "trials": {}, "jobs": {}}
+        return fresh
+    if state.get("code") != fresh["code"]:  # keep the list of pages (to delete stale ones), rebuild all
+        state = {**fresh, "jobs": state.get("jobs") or {},
+                 "trials": {t: {**v, "sig": "stale"} for t, v in (state.get("trials") or {}).items()}}
     return state
 
 

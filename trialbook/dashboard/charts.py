@@ -98,7 +98,7 @@ def timeline(phases: list[dict[str, Any]]) -> dict[str, Any] | None:
                       "x": [p["duration_s"] for p in rows], "base": [p["offset_s"] for p in rows],
                       "marker": {"color": "#4a90d9"}}],
             "layout": _layout("Timeline (seconds from the trial's start)", height=60 + 40 * len(rows),
-                              yaxis={"autorange": "reversed"}, xaxis={"title": {"text": "s"}})}
+                              yaxis={"autorange": "reversed", "automargin": True}, xaxis={"title": {"text": "s"}})}
 
 
 def step_tokens(steps: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -146,29 +146,25 @@ def _llm_calls(tree: SafeTree, path: Path, store: TextStore) -> dict[str, Any] |
     if got is None:
         return None
     text, size = got
-    lines = text.split("\n")
-    if len(text.encode("utf-8", "replace")) < size:
+    cut = len(text.encode("utf-8", "replace")) < size
+    lines = [line for line in text.split("\n") if line.strip()]
+    if cut and lines:
         lines = lines[:-1]  # the last line read may be cut
     calls = []
-    for line in lines:
-        if not line.strip():
-            continue
+    for line in lines[:MAX_LLM_CALLS]:
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
             rec = {"unparsed": line}
-        if len(calls) >= MAX_LLM_CALLS:
-            break
-        usage = rec.get("usage") if isinstance(rec, dict) and isinstance(rec.get("usage"), dict) else {}
+        if not isinstance(rec, dict):
+            rec = {"value": rec}
+        usage = rec.get("usage") if isinstance(rec.get("usage"), dict) else {}
         calls.append({
-            "seq": rec.get("seq") if isinstance(rec, dict) else None,
-            "status": rec.get("status") if isinstance(rec, dict) else None,
-            "model": store.text(rec.get("model")) if isinstance(rec, dict) else None,
+            "seq": rec.get("seq"), "status": rec.get("status"), "model": store.text(rec.get("model")),
             "prompt": usage.get("prompt_tokens"), "completion": usage.get("completion_tokens"),
             "raw": store.text(orjson.dumps(rec, option=orjson.OPT_INDENT_2).decode()),
         })
-    return {"file": path.name, "size": size, "calls": calls, "partial": len(calls) < len(lines)
-            or len(text.encode("utf-8", "replace")) < size}
+    return {"file": path.name, "size": size, "calls": calls, "partial": cut or len(lines) > MAX_LLM_CALLS}
 
 
 def build_trial_page(view: TrialView, reader: SourceReader, job_dir: Path, job: dict[str, Any],

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from dashboard_trees import TRIAL_DIRS, trajectory, write_hostile_job, write_live_job
 
-from dashboard_trees import JOB_DIR, TRIAL_DIRS, trajectory, write_hostile_job, write_live_job
 from trialbook.dashboard import build_site, resolve_site
 from trialbook.dashboard.jobpage import job_id, trial_id
 from trialbook.dashboard.jsdata import data_script

@@ -185,7 +185,7 @@
       } else foot.textContent = list.length + " rows";
     }
     var box = TB.el("div", { class: "tablebox" });
-    if (opts.filter !== false && rows.length > 8) {
+    if (opts.filter === true || (opts.filter !== false && rows.length > 8)) {
       var input = TB.el("input", { type: "search", placeholder: "filter…" });
       input.addEventListener("input", function () { state.filter = input.value; render(); });
       box.appendChild(TB.el("div", { class: "toolbar" }, input, opts.tools || null));

@@ -83,7 +83,7 @@
       { key: "total_tokens", label: "tokens", num: true, fmt: fmt.int }, { key: "cost_usd", label: "cost", num: true, fmt: fmt.cost },
       { key: "n_turns", label: "turns", num: true, fmt: fmt.int }, { key: "error", label: "error" }
     ];
-    var tbl = TB.table(cols, trials, { name: "trials", tools: [outcome], where: function (t) {
+    var tbl = TB.table(cols, trials, { name: "trials", filter: true, tools: [outcome], where: function (t) {
       return !outcome.value || (t.outcome || "running") === outcome.value;
     } });
     outcome.addEventListener("change", tbl.refresh);

@@ -37,7 +37,7 @@
         { key: "duration_s", label: "duration", num: true, fmt: fmt.dur },
         { key: "started_at", label: "started" }
       ];
-      var tbl = TB.table(cols, rows, { name: "jobs", tools: [status, layout, compareBtn], where: function (r) {
+      var tbl = TB.table(cols, rows, { name: "jobs", filter: true, tools: [status, layout, compareBtn], where: function (r) {
         return (!status.value || (r.status || "unknown") === status.value) && (!layout.value || r.layout === layout.value);
       } });
       status.addEventListener("change", tbl.refresh); layout.addEventListener("change", tbl.refresh);

@@ -28,14 +28,16 @@ _ESCAPES = {
     b"<": b"\\u003c", b">": b"\\u003e", b"&": b"\\u0026",
     "\u2028".encode(): b"\\u2028", "\u2029".encode(): b"\\u2029",
 }
-_ESCAPE_RE = re.compile(b"|".join(re.escape(k) for k in _ESCAPES))
 _KEY_RE = re.compile(r"^[a-z]+(/[0-9a-z._-]+)*$")
 
 
 def js_json(obj: Any) -> bytes:
     """``obj`` as JSON bytes that are also a safe JavaScript expression (see module docstring)."""
     raw = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=_default)
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], raw)
+    for char, escaped in _ESCAPES.items():  # bytes.replace: several times faster than one regex pass
+        if char in raw:
+            raw = raw.replace(char, escaped)
+    return raw
 
 
 def _default(obj: Any) -> Any:

@@ -124,19 +124,34 @@ def _file_entry(tree: SafeTree, label: str, path: Path, store: TextStore) -> dic
             "partial": size > len(text.encode("utf-8", "replace"))}
 
 
+def _find_named(top: Path, names: dict[str, str], depth: int) -> list[Path]:
+    """Files under ``top`` (at most ``depth`` levels down) whose name is in ``names``; one
+    directory walk with ``scandir`` that never enters a linked directory or a hidden one."""
+    out: list[Path] = []
+    try:
+        with os.scandir(top) as it:
+            entries = list(it)
+    except OSError:
+        return out
+    for e in entries:
+        if e.name in names:
+            out.append(Path(e.path))
+        elif depth > 0 and not e.name.startswith(".") and e.is_dir(follow_symlinks=False):
+            out.extend(_find_named(Path(e.path), names, depth - 1))
+    return out
+
+
 def _evidence_paths(tree: SafeTree, view: TrialView, reader: SourceReader) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     for key, path in reader.output_files(view).items():
         found.append((OUTPUT_LABELS.get(key, key), Path(path)))
     if view.path.is_dir():
-        for name, label in EVIDENCE.items():
-            found.extend((label, p) for p in tree.rglob(view.path, name, max_depth=3))
+        found.extend((EVIDENCE[p.name], p) for p in _find_named(view.path, EVIDENCE, 3) if tree.is_file(p))
     seen, out = set(), []
     order = {label: i for i, label in enumerate(dict.fromkeys(EVIDENCE.values()))}
     for label, path in sorted(found, key=lambda lp: (order.get(lp[0], 99), str(lp[1]))):
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
+        if str(path) not in seen:
+            seen.add(str(path))
             out.append((label, path))
     return out
 

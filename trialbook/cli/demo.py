@@ -11,6 +11,7 @@ import typer
 from trialbook.block.init import init_block
 from trialbook.cli.output import console, print_json
 from trialbook.cli.run import print_results
+from trialbook.dashboard import build_site, resolve_site
 from trialbook.errors import ConfigError
 from trialbook.model.trial import TrialRecord
 from trialbook.run.pipeline import run_block
@@ -80,10 +81,12 @@ def register(app: typer.Typer) -> None:
         report = run_block(root / "config.yaml", "demo")
         out = report.outcome
         outputs = sorted(p.name for p in out.job_dir.iterdir() if not p.name.startswith("."))
+        site = build_site(resolve_site(root)).site
+        dashboard = f"{site}/index.html"
         if json_out:
             print_json({"block": str(root), "job_dir": str(out.job_dir), "results": out.aggregate,
                         "outputs": outputs, "post_run": report.steps,
-                        "post_run_errors": report.step_errors})
+                        "post_run_errors": report.step_errors, "dashboard": dashboard})
             return
         print_results(out.aggregate, out.job_dir, out.records)
         console.print("Deliberate failures in this demo:")
@@ -105,3 +108,5 @@ def register(app: typer.Typer) -> None:
         for label, path in where:
             console.print(f"  {label:<16} {path}", highlight=False, soft_wrap=True)
         console.print(f"Block status: trialbook status --block {root}")
+        console.print(f"Dashboard: file://{dashboard} (live view: trialbook dashboard --serve --block {root})",
+                      highlight=False, soft_wrap=True)

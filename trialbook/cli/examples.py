@@ -18,6 +18,8 @@ EXAMPLES: dict[str, list[str]] = {
     "list": ["trialbook list", "trialbook list --layout harbor --json"],
     "reindex": ["trialbook reindex", "trialbook reindex ~/harbor/jobs ~/Trajectory_results",
                 "trialbook reindex --full"],
+    "dashboard": ["trialbook dashboard", "trialbook dashboard --serve --port 8765",
+                  "trialbook dashboard ~/harbor/jobs --out /tmp/site --json"],
     "sql": ["trialbook sql --tables",
             "trialbook sql \"SELECT job_name, layout, n_trials FROM all_jobs\"",
             "trialbook sql \"SELECT outcome, count(*) FROM all_trials GROUP BY outcome\" --json",

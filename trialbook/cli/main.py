@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "analyze",
     "analyze-job": "analyze_job",
     "convert": "convert",
+    "dashboard": "dashboard",
     "archive": "archive",
     "archives": "archives",
     "clean": "clean",

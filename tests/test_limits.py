@@ -237,3 +237,23 @@ def test_default_output_limit_keeps_50_mib(tmp_path: Path) -> None:
         tail = fh.read()
     assert 50 * MiB < size < 50 * MiB + 200 and tail.startswith(b"x" * 10)
     assert tail.endswith(f"{60_000_000 - 50 * MiB} more bytes dropped]\n".encode())
+
+
+@requires_bwrap
+def test_old_bubblewrap_gets_a_per_trial_tmp_counted_as_storage(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """A bubblewrap without ``--size`` (before 0.5): /tmp is a directory of the trial, under its storage limit."""
+    from trialbook.run import trial
+    from trialbook.run.environments import local
+    from trialbook.run.pipeline import run_block
+
+    monkeypatch.setattr(local, "bwrap_sizes_tmpfs", lambda: False)
+    monkeypatch.setattr(trial, "bwrap_sizes_tmpfs", lambda: False)
+    root = _job(tmp_path, {"tmpfill": ""}, {"tmp": "16MiB", "storage": "20MiB"})
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["variants"][0]["command"] = ("head -c 100000000 /dev/zero > /tmp/fill; stat -c 'size %s' /tmp/fill >&2; "
+                                        "touch /tmp/kept; echo hi > /app/hello.txt")
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    out = run_block(root / "config.yaml", "j").outcome
+    assert f"size {20 * MiB}" in (out.job_dir / "tmpfill" / "agent" / "stderr.txt").read_text()  # RLIMIT_FSIZE
+    assert _trials(out.job_dir)["tmpfill"]["outcome"] == "resolved"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from trialbook import secrets
 from trialbook.errors import ConfigError
@@ -127,9 +127,15 @@ class EnvironmentConfig(_Strict):
     max_limits: MaxLimitsConfig = Field(default_factory=MaxLimitsConfig,
                                         description="Caps on what a task.toml [environment] may ask for")
 
+    _effective: dict[Limits, Limits] = PrivateAttr(default_factory=dict)
+
     def effective_limits(self, requested: Limits) -> Limits:
-        """A task's limits: its request (or the default), capped."""
-        return effective(requested, self.limits.to_limits(), self.max_limits.to_limits())
+        """A task's limits: its request (or the default), capped (computed once per distinct request)."""
+        found = self._effective.get(requested)
+        if found is None:
+            found = self._effective[requested] = effective(requested, self.limits.to_limits(),
+                                                           self.max_limits.to_limits())
+        return found
 
 
 class RetriesConfig(_Strict):

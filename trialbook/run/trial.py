@@ -31,7 +31,7 @@ from trialbook.run.agents.base import Agent, AgentContext, AgentResult
 from trialbook.run.config import BlockConfig, VariantConfig, expand_env
 from trialbook.run.environments.guard import PhaseGuard, warn_once
 from trialbook.run.environments.limits import ENFORCED
-from trialbook.run.environments.local import Mount, Sandbox
+from trialbook.run.environments.local import Mount, Sandbox, bwrap_sizes_tmpfs, give_to_sandbox
 from trialbook.run.scratch import TrialScratch, harvest
 from trialbook.run.tasks import Task
 
@@ -123,8 +123,24 @@ def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount], guard: PhaseGu
         sandbox_env["TRIALBOOK_INSTRUCTION_IN_FILE_ONLY"] = "1"
     sandbox_env["TRIALBOOK_INSTRUCTION_FILE"] = "/logs/agent/instruction.md"
     sandbox_env["TRIALBOOK_TASK"] = plan.task.name
+    limits = cfg.effective_limits(plan.task.limits)
     return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds),
-                   limits=cfg.effective_limits(plan.task.limits), guard=guard)
+                   limits=limits, guard=guard, tmp_dir=_tmp_dir(mounts) if limits.tmp else None)
+
+
+def _tmp_dir(mounts: list[Mount]) -> Path | None:
+    """The trial's own /tmp when bubblewrap cannot size a tmpfs (made on first use, in the watched scratch)."""
+    if bwrap_sizes_tmpfs():
+        return None
+    app = next((m.source for m in mounts if m.target == "/app"), None)
+    if app is None:
+        return None
+    tmp = app.parent / "tmp"
+    if not tmp.is_dir():
+        tmp.mkdir(mode=0o1777)
+        tmp.chmod(0o1777)  # not narrowed by the umask
+        give_to_sandbox(tmp)
+    return tmp
 
 
 @contextlib.asynccontextmanager
@@ -139,7 +155,10 @@ async def _limited(env: TrialEnv, plan: TrialPlan, record: TrialRecord, scratch:
     try:
         yield guard
     finally:
-        await asyncio.to_thread(guard.close)
+        if guard.idle:
+            guard.close()
+        else:
+            await asyncio.to_thread(guard.close)
         warn_once(env.job_name, guard)
         record.extra["limits"] = guard.record()
 

@@ -134,13 +134,14 @@ class PhaseCgroup:
             return False
         return "v2" in self.dirs or {"memory": "memory", "pids": "pids", "cpus": "cpu"}[resource] in self.dirs
 
-    def join(self, argv: list[str]) -> list[str]:
-        """``argv`` started inside these cgroups (unchanged when there are none)."""
+    def join(self, argv: list[str], prelude: str = "") -> list[str]:
+        """``argv`` started inside these cgroups (unchanged when there are none); ``prelude`` is
+        shell run first by the same wrapper (e.g. a ``ulimit``)."""
         self.create()
         if not self.dirs:
             return argv
         joins = " ".join(f'echo $$ > "{d}/cgroup.procs" &&' for d in self.dirs.values())
-        return ["/bin/sh", "-c", f'{joins} exec "$@"', "sh", *argv]
+        return ["/bin/sh", "-c", f'{prelude}{joins} exec "$@"', "sh", *argv]
 
     def exceeded(self) -> str | None:
         """Which limit killed something in this phase, as the reason a trial gives."""
@@ -176,7 +177,7 @@ class PhaseCgroup:
         off the event loop).
         """
         deadline = time.monotonic() + wait_s
-        pending = dict(self.dirs)
+        pending, pause = dict(self.dirs), 0.0005
         while True:
             for key, path in list(pending.items()):
                 try:
@@ -189,7 +190,8 @@ class PhaseCgroup:
             if not pending or time.monotonic() >= deadline:
                 break
             self.kill()
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
         if pending:
             _log.warning("cgroups not removed (processes still in them): %s",
                          ", ".join(str(p) for p in pending.values()))

@@ -88,18 +88,30 @@ class PhaseGuard:
         return out
 
     # -- starting commands -------------------------------------------------------------------
+    def _in_cgroups(self) -> bool:
+        if self.cgroup is None:
+            return False
+        self.cgroup.create()
+        return self.cgroup.mode != "none"
+
     def outer(self, argv: list[str]) -> list[str]:
-        """``argv`` (bubblewrap) started inside the phase's cgroups, if there are any."""
-        return self.cgroup.join(argv) if self.cgroup is not None else argv
+        """``argv`` (bubblewrap) started inside the phase's cgroups, if there are any, by a shell
+        that also sets ``RLIMIT_FSIZE`` (POSIX ``ulimit -f`` counts 512-byte blocks)."""
+        if not self._in_cgroups():
+            return argv
+        assert self.cgroup is not None
+        storage = self.limits.storage
+        return self.cgroup.join(argv, f"ulimit -f {-(-storage // 512)} && " if storage is not None else "")
 
     def inner(self) -> list[str]:
-        """The ``prlimit`` prefix of the command inside the sandbox (empty when no rlimit applies)."""
-        if self.cgroup is not None:
-            self.cgroup.create()
+        """The ``prlimit`` prefix of the command inside the sandbox, where there are no cgroups
+        (``RLIMIT_NPROC`` must be set inside the sandbox's user namespace to count only its processes)."""
+        if self._in_cgroups():
+            return []
         opts = []
         if self.limits.storage is not None:
             opts.append(f"--fsize={self.limits.storage}")
-        if self.cgroup is not None and self.cgroup.mode == "none":
+        if self.cgroup is not None:
             if self.limits.memory is not None:
                 opts.append(f"--data={self.limits.memory}")
             if self.limits.pids is not None and self.in_user_namespace:
@@ -175,8 +187,14 @@ class PhaseGuard:
             return self.reason
         return self.cgroup.exceeded() if self.cgroup is not None else None
 
+    @property
+    def idle(self) -> bool:
+        """True when the phase started nothing (no cgroup made, no watchdog): closing it costs nothing."""
+        return self._thread is None and (self.cgroup is None or not self.cgroup.dirs)
+
     def close(self) -> None:
-        """End the phase (blocking, call it off the event loop): watchdog stopped, cgroups removed."""
+        """End the phase (blocking unless :attr:`idle`: call it off the event loop): watchdog
+        stopped, leftover processes killed, cgroups removed."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -53,6 +54,19 @@ SANDBOX_HOST_GID = 65534
 def bwrap_available() -> str | None:
     """Path of the ``bwrap`` binary, or None."""
     return shutil.which("bwrap")
+
+
+@functools.cache
+def bwrap_sizes_tmpfs() -> bool:
+    """Whether this bubblewrap has ``--size`` (0.5 and later) to size the ``/tmp`` tmpfs."""
+    bwrap = bwrap_available()
+    if bwrap is None:
+        return False
+    try:
+        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--size" in out.stdout + out.stderr
 
 
 def host_identity() -> tuple[int, int] | None:
@@ -116,6 +130,8 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     #: What enforces the others (guard.py: cgroups, rlimits, a watchdog); None: not enforced.
     guard: PhaseGuard | None = None
+    #: Where /tmp lives when this bubblewrap cannot size a tmpfs (before 0.5): a per-trial directory.
+    tmp_dir: Path | None = None
     #: Notes for the trial record (output cut at its limit), shared by copies of this sandbox.
     notes: list[str] = field(default_factory=list)
 
@@ -149,9 +165,12 @@ class Sandbox:
         if self.network and os.path.exists("/etc/resolv.conf"):
             args += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
         args += ["--dev", "/dev", "--proc", "/proc"]
-        if self.limits.tmp:
-            args += ["--size", str(self.limits.tmp)]
-        args += ["--perms", "01777", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/logs"]
+        if self.limits.tmp and self.tmp_dir is not None and not bwrap_sizes_tmpfs():
+            args += ["--bind", str(self.tmp_dir), "/tmp"]  # an old bubblewrap: /tmp counts as storage
+        else:
+            args += ["--size", str(self.limits.tmp)] if self.limits.tmp else []
+            args += ["--perms", "01777", "--tmpfs", "/tmp"]
+        args += ["--perms", "0755", "--dir", "/logs"]
         made = {"/", "/logs", "/tmp", "/dev", "/proc", *_SYSTEM_DIRS, *_SYSTEM_LINKS}
         for path in self.ro_binds:
             if not os.path.exists(path):

@@ -44,7 +44,18 @@ for _ in range(4):
 esac
 echo hi > /app/hello.txt
 """
-TASKS = {"hog": "", "hogs": "", "forkbomb": "", "tmpfill": "", "calm": "", "flood": "",
+#: A test.sh over the memory limit (4 x 200 MB at once), then a reward it must not get to give.
+HOGGING_TEST = """python3 -c "
+import os, time
+for _ in range(4):
+    if os.fork() == 0:
+        x = b'x' * (200 * 1024**2); time.sleep(4); os._exit(0)
+for _ in range(4):
+    os.wait()
+"
+echo 1 > /logs/verifier/reward.txt
+"""
+TASKS = {"hog": "", "hogs": "", "forkbomb": "", "tmpfill": "", "calm": "", "flood": "", "testhogs": "",
          "manyfiles": "[environment]\nstorage_mb = 20\n",      # asks for less disk than the default
          "bigfile": "[environment]\nstorage = \"40M\"\n"}      # Harbor's older spelling
 
@@ -103,7 +114,8 @@ def test_bad_task_limits_name_the_task(tmp_path: Path) -> None:
 def _job(base: Path, tasks: dict[str, str], limits: dict[str, object]) -> Path:
     dataset = base / "tasks"
     for name, toml in tasks.items():
-        write_task(dataset, name, test_sh=HELLO_TEST, toml=f'version = "1.0"\n{toml}')
+        write_task(dataset, name, test_sh=HOGGING_TEST if name == "testhogs" else HELLO_TEST,
+                   toml=f'version = "1.0"\n{toml}')
     root = base / "block"
     (root / "artifacts").mkdir(parents=True)
     (root / "config.yaml").write_text(yaml.safe_dump({
@@ -158,6 +170,9 @@ def test_runaway_trials_are_stopped_alone(unprivileged: bool) -> None:
         # 4 x 200 MB in separate processes: the cgroup's OOM killer, or the watchdog's total
         assert trials["hogs"]["outcome"] == "agent_error"
         assert trials["hogs"]["reason"] == "agent: memory limit 512 MiB exceeded"
+        assert trials["testhogs"]["outcome"] == "verifier_error"  # the verifier has the same limits
+        assert trials["testhogs"]["reason"] == "verifier: memory limit 512 MiB exceeded"
+        assert trials["testhogs"]["exception"]["phase"] == "verifier"
         assert trials["forkbomb"]["outcome"] == "agent_error"
         assert trials["forkbomb"]["reason"] == "agent: process limit 64 reached"
 
@@ -213,6 +228,22 @@ def test_disk_usage_counts_blocks_once_and_opens_hidden_dirs(tmp_path: Path) -> 
     finally:
         hidden.chmod(0o755)
     assert 300_000 <= used < 1_000_000 and entries == 6
+    if running_as_root():  # root reads any directory; as the owner the count opens it up
+        from unprivileged import UNPRIVILEGED_UID, _check_launcher, unprivileged_env
+
+        base = shared_tmpdir()
+        try:
+            code = ("import os, pathlib, sys; from trialbook.run.environments.guard import disk_usage\n"
+                    "d = pathlib.Path(sys.argv[1], 'tree', 'hidden'); d.mkdir(parents=True)\n"
+                    "(d / 'b').write_bytes(b'y' * 300000); d.chmod(0)\n"
+                    "print(disk_usage(d.parent)[0])")
+            res = subprocess.run([*_check_launcher(), "-c", code, str(base)], capture_output=True, text=True,
+                                 env=unprivileged_env(), timeout=60)
+            assert res.returncode == 0, res.stderr
+            assert int(res.stdout) >= 300_000
+            assert (base / "tree" / "hidden").stat().st_uid == UNPRIVILEGED_UID
+        finally:
+            remove(base)
 
 
 def test_pipe_reader_keeps_the_cap_and_counts_the_rest() -> None:

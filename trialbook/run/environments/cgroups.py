@@ -76,6 +76,8 @@ class PhaseCgroup:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.dirs: dict[str, Path] = {}
+        #: Resources whose limit file could not be written (v2 without that controller delegated).
+        self.unwritten: set[str] = set()
         self.created = False
         self.mode = available_mode()
 
@@ -101,10 +103,15 @@ class PhaseCgroup:
         if v2 is not None:
             self._make("v2", v2 / name)
             self._write("v2", "memory.max", limits.memory)
-            self._write("v2", "memory.swap.max", 0 if limits.memory else None)
-            self._write("v2", "pids.max", limits.pids)
-            if limits.cpus:
-                self._write("v2", "cpu.max", f"{int(limits.cpus * 100_000)} 100000")
+            with contextlib.suppress(OSError):  # no swap accounting: no swap file
+                self._write("v2", "memory.swap.max", 0 if limits.memory else None)
+            for resource, file, value in (("pids", "pids.max", limits.pids),
+                                          ("cpus", "cpu.max", f"{int(limits.cpus * 100_000)} 100000"
+                                           if limits.cpus else None)):
+                try:
+                    self._write("v2", file, value)
+                except OSError:  # that controller is not delegated to us
+                    self.unwritten.add(resource)
             return
         memory, pids, cpu = (own_v1(c) for c in _V1)
         if memory is not None and limits.memory:
@@ -132,7 +139,9 @@ class PhaseCgroup:
         """Whether this cgroup limits ``memory``, ``pids`` or ``cpus``."""
         if getattr(self.limits, resource) is None:
             return False
-        return "v2" in self.dirs or {"memory": "memory", "pids": "pids", "cpus": "cpu"}[resource] in self.dirs
+        if "v2" in self.dirs:
+            return resource not in self.unwritten
+        return {"memory": "memory", "pids": "pids", "cpus": "cpu"}[resource] in self.dirs
 
     def join(self, argv: list[str], prelude: str = "") -> list[str]:
         """``argv`` started inside these cgroups (unchanged when there are none); ``prelude`` is

@@ -73,18 +73,33 @@ class PhaseGuard:
             return "none"
         return f"cgroup {self.cgroup.mode}" if self.cgroup.mode != "none" else "rlimit"
 
+    def fallback(self) -> set[str]:
+        """The resources set for this phase that no cgroup limits (all of them without cgroups)."""
+        if self.cgroup is None or (self.cgroup.mode != "none" and not self.cgroup.created):
+            return set()  # not started yet: cgroups are assumed to work
+        return {r for r in ("memory", "pids", "cpus")
+                if getattr(self.limits, r) is not None and not self.cgroup.enforces(r)}
+
     def unenforced(self) -> list[str]:
-        """The fallback's gaps: limits set but only watched (``pids`` as root) or not enforced (``cpus``)."""
-        if self.cgroup is None or self.cgroup.mode != "none":
-            return []
-        gaps = [] if self.in_user_namespace or self.limits.pids is None else ["pids (watched only)"]
-        return gaps + (["cpus"] if self.limits.cpus is not None else [])
+        """The fallback's gaps: processes only watched (as root: ``RLIMIT_NPROC`` is per user) and CPU."""
+        fallback = self.fallback()
+        gaps = ["pids (watched only)"] if "pids" in fallback and not self.in_user_namespace else []
+        return gaps + (["cpus"] if "cpus" in fallback else [])
+
+    def warning(self) -> str | None:
+        """Why this phase's limits are not all cgroup-enforced, or None."""
+        fallback = self.fallback()
+        if not fallback:
+            return None
+        whole = self.cgroup is not None and self.cgroup.mode == "none"
+        return fallback_warning(self.unenforced(), None if whole else sorted(fallback))
 
     def record(self) -> dict[str, Any]:
         """What ``trial.json`` says of this phase's limits (``extra.limits``)."""
         out: dict[str, Any] = {**self.limits.set_values(), "enforced_by": self.mode}
-        if self.cgroup is not None and self.cgroup.mode == "none":
-            out["warning"] = fallback_warning(self.unenforced())
+        warning = self.warning()
+        if warning:
+            out["warning"] = warning
         return out
 
     # -- starting commands -------------------------------------------------------------------
@@ -104,18 +119,17 @@ class PhaseGuard:
         return self.cgroup.join(argv, f"ulimit -f {-(-storage // 512)} && " if storage is not None else "")
 
     def inner(self) -> list[str]:
-        """The ``prlimit`` prefix of the command inside the sandbox, where there are no cgroups
+        """The ``prlimit`` prefix of the command inside the sandbox for what no cgroup limits
         (``RLIMIT_NPROC`` must be set inside the sandbox's user namespace to count only its processes)."""
-        if self._in_cgroups():
-            return []
+        in_cgroups = self._in_cgroups()
+        fallback = self.fallback()
         opts = []
-        if self.limits.storage is not None:
+        if self.limits.storage is not None and not in_cgroups:
             opts.append(f"--fsize={self.limits.storage}")
-        if self.cgroup is not None:
-            if self.limits.memory is not None:
-                opts.append(f"--data={self.limits.memory}")
-            if self.limits.pids is not None and self.in_user_namespace:
-                opts.append(f"--nproc={self.limits.pids}")
+        if "memory" in fallback:
+            opts.append(f"--data={self.limits.memory}")
+        if "pids" in fallback and self.in_user_namespace:
+            opts.append(f"--nproc={self.limits.pids}")
         prlimit = shutil.which("prlimit")
         return [prlimit, *opts, "--"] if opts and prlimit else []
 
@@ -131,16 +145,18 @@ class PhaseGuard:
             self._kill_all()
 
     def _needs_watchdog(self) -> bool:
-        return (self.limits.storage is not None and self.watch is not None) or self._watches_tree()
+        return (self.limits.storage is not None and self.watch is not None) or bool(self._watched())
 
-    def _watches_tree(self) -> bool:
-        """Whether the watchdog stands in for cgroups (memory and processes)."""
-        return self.cgroup is not None and self.cgroup.mode == "none"
+    def _watched(self) -> set[str]:
+        """What the watchdog checks in the process tree for want of a cgroup (memory, processes)."""
+        return self.fallback() & {"memory", "pids"}
 
     # -- the watchdog ------------------------------------------------------------------------
     def _watch(self) -> None:
-        tree = self._watches_tree()
-        memory, pids = self.limits.memory, self.limits.pids
+        watched = self._watched()
+        tree = bool(watched)
+        memory = self.limits.memory if "memory" in watched else None
+        pids = self.limits.pids if "pids" in watched else None
         next_disk = time.monotonic() + _DISK_POLL_MIN_S
         while not self._stop.wait(_TREE_POLL_S if tree else _DISK_POLL_MIN_S):
             if tree:
@@ -209,9 +225,10 @@ _warned: set[str] = set()
 
 def warn_once(job: str, guard: PhaseGuard) -> None:
     """Log the fallback warning once per job (each trial records it too)."""
-    if guard.cgroup is not None and guard.cgroup.mode == "none" and job not in _warned:
+    warning = guard.warning()
+    if warning and job not in _warned:
         _warned.add(job)
-        _log.warning("job %s: %s", job, fallback_warning(guard.unenforced()))
+        _log.warning("job %s: %s", job, warning)
 
 
 def job_warning(defaults: Limits) -> str | None:
@@ -219,14 +236,17 @@ def job_warning(defaults: Limits) -> str | None:
     if all(getattr(defaults, r) is None for r in ("memory", "pids", "cpus")) or available_mode() != "none":
         return None
     probe = PhaseGuard(defaults, in_user_namespace=os.geteuid() != 0)
-    return fallback_warning(probe.unenforced())
+    return probe.warning()
 
 
-def fallback_warning(unenforced: list[str]) -> str:
-    """The one-line warning of a job whose limits cannot use cgroups."""
+def fallback_warning(unenforced: list[str], partial: list[str] | None = None) -> str:
+    """The one-line warning of a job whose limits cannot (all) use cgroups; ``partial`` names the
+    resources the cgroups here cannot limit (None: no cgroup is writable at all)."""
+    lead = "cgroups are not writable here" if partial is None else \
+        f"the cgroups here cannot limit {', '.join(partial)}"
     gaps = f"; not enforced: {', '.join(unenforced)}" if unenforced else ""
-    return ("cgroups are not writable here: limits fall back to rlimits (RLIMIT_DATA, RLIMIT_NPROC) and a "
-            f"watchdog on each sandbox's memory and processes{gaps} (docs/sandbox.md)")
+    return (f"{lead}: limits fall back to rlimits (RLIMIT_DATA, RLIMIT_NPROC) and a watchdog on each "
+            f"sandbox's memory and processes{gaps} (docs/sandbox.md)")
 
 
 def tree_usage(pid: int) -> tuple[int, int]:

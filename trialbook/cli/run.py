@@ -14,6 +14,7 @@ from trialbook.cli.progress import JobProgress
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.baselines import baseline_findings
 from trialbook.model.trial import TrialRecord
+from trialbook.run.environments.guard import job_warning
 from trialbook.run.overrides import RunOverrides
 from trialbook.run.pipeline import run_block
 from trialbook.run.scheduler import JobCancelled, JobSetup
@@ -102,6 +103,9 @@ def register(app: typer.Typer) -> None:
         counts: dict[str, int] = {}
 
         def on_setup(setup: JobSetup) -> None:
+            warning = job_warning(setup.config.environment.limits.to_limits())
+            if warning:
+                err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
             progress.start(setup.job.name, len(setup.plans))
 
         def on_progress(done: int, total: int, rec) -> None:

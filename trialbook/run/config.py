@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from trialbook import secrets
 from trialbook.errors import ConfigError
@@ -73,18 +73,46 @@ class TimeoutsConfig(_Strict):
     verifier: float = Field(default=300.0, gt=0)
 
 
+_SIZES = ("memory", "tmp", "storage", "output", "reward_file")
+
+
 class LimitsConfig(_Strict):
-    """Resource limits of a trial (sizes like ``4GiB``; null: not limited). See docs/sandbox.md."""
+    """Resource limits of a trial (sizes like ``4GiB``, ``512M``; null: not limited). See docs/sandbox.md."""
 
     memory: str | int | None = Field(default="4GiB", description="Memory of each phase (RAM + swap)")
     pids: int | None = Field(default=256, ge=1, description="Processes and threads at once")
-    cpus: float | None = Field(default=None, gt=0, description="CPU cores (a quota)")
-    tmp: str | int | None = Field(default="1GiB", description="Size of the private /tmp")
+    cpus: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="CPU cores (a quota)")
+    tmp: str | int | None = Field(default="1GiB", description="Size of the private /tmp (counts as memory)")
+    storage: str | int | None = Field(default="10GiB", description="Disk use of /app and /logs")
+    output: str | int | None = Field(default="50MiB", description="Kept of each output file (stdout, tests)")
+    reward_file: str | int | None = Field(default="1MiB", description="Largest reward.json/reward.txt read")
 
-    def to_limits(self, where: str) -> Limits:
-        return Limits(memory=parse_size(self.memory, f"{where}.memory") if self.memory is not None else None,
-                      pids=self.pids, cpus=self.cpus,
-                      tmp=parse_size(self.tmp, f"{where}.tmp") if self.tmp is not None else None)
+    @field_validator(*_SIZES)
+    @classmethod
+    def _size(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            try:
+                parse_size(value, "size")
+            except ConfigError as exc:
+                raise ValueError(exc.message.removeprefix("size: ")) from None
+        return value
+
+    def to_limits(self) -> Limits:
+        sizes = {name: parse_size(getattr(self, name), name) if getattr(self, name) is not None else None
+                 for name in _SIZES}
+        return Limits(pids=self.pids, cpus=self.cpus, **sizes)
+
+
+class MaxLimitsConfig(LimitsConfig):
+    """Caps on what a task.toml may ask for; a limit left out is not capped."""
+
+    memory: str | int | None = None
+    pids: int | None = Field(default=None, ge=1)
+    cpus: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    tmp: str | int | None = None
+    storage: str | int | None = None
+    output: str | int | None = None
+    reward_file: str | int | None = None
 
 
 class EnvironmentConfig(_Strict):
@@ -96,14 +124,18 @@ class EnvironmentConfig(_Strict):
     ro_binds: list[str] = Field(default_factory=list, description="Extra host paths mounted read-only")
     limits: LimitsConfig = Field(default_factory=LimitsConfig,
                                  description="Limits of a trial whose task.toml asks for none")
-    max_limits: LimitsConfig = Field(
-        default_factory=lambda: LimitsConfig(memory=None, pids=None, cpus=None, tmp=None),
-        description="Caps on what a task.toml [environment] may ask for")
+    max_limits: MaxLimitsConfig = Field(default_factory=MaxLimitsConfig,
+                                        description="Caps on what a task.toml [environment] may ask for")
+
+    _effective: dict[Limits, Limits] = PrivateAttr(default_factory=dict)
 
     def effective_limits(self, requested: Limits) -> Limits:
-        """A task's limits: its request (or the default), capped."""
-        return effective(requested, self.limits.to_limits("environment.limits"),
-                         self.max_limits.to_limits("environment.max_limits"))
+        """A task's limits: its request (or the default), capped (computed once per distinct request)."""
+        found = self._effective.get(requested)
+        if found is None:
+            found = self._effective[requested] = effective(requested, self.limits.to_limits(),
+                                                           self.max_limits.to_limits())
+        return found
 
 
 class RetriesConfig(_Strict):
@@ -320,11 +352,6 @@ def runtime_problems(config: BlockConfig) -> list[str]:
     """What would otherwise fail trial by trial: missing ``ro_binds`` paths, unset ``${VAR}``s."""
     problems = [f"environment.ro_binds: {p} does not exist" for p in config.environment.ro_binds
                 if not os.path.exists(p)]
-    for name in ("limits", "max_limits"):
-        try:
-            getattr(config.environment, name).to_limits(f"environment.{name}")
-        except ConfigError as exc:
-            problems.append(exc.message)
     places = [(f"environment.env.{k}", v) for k, v in config.environment.env.items()]
     for variant in config.variants:
         places += [(f"variant {variant.name}: env.{k}", v) for k, v in variant.env.items()]

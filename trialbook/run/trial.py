@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +29,9 @@ from trialbook.model.trial import ExceptionInfo, PhaseTiming, TrialRecord, utc_n
 from trialbook.model.verdict import Verdict
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult
 from trialbook.run.config import BlockConfig, VariantConfig, expand_env
-from trialbook.run.environments.limits import PhaseCgroup, warn_once
-from trialbook.run.environments.local import Mount, Sandbox
+from trialbook.run.environments.guard import PhaseGuard, warn_once
+from trialbook.run.environments.limits import ENFORCED
+from trialbook.run.environments.local import Mount, Sandbox, bwrap_sizes_tmpfs, give_to_sandbox
 from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 from trialbook.run.tasks import Task
 from trialbook.sources.velora import model_key
@@ -113,9 +114,8 @@ HOST_AGENT_FILES = frozenset({"litellm-trajectory.jsonl", "trajectory.json", "st
                               "instruction.md"})
 
 
-def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount], cgroup: PhaseCgroup | None = None) -> Sandbox:
+def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount], guard: PhaseGuard | None = None) -> Sandbox:
     cfg = env.config.environment
-    limits = cfg.effective_limits(plan.task.limits)
     sandbox_env = {k: expand_env(v) for k, v in cfg.env.items()}
     sandbox_env.update({k: expand_env(v) for k, v in plan.variant.env.items()})
     if len(plan.task.instruction.encode("utf-8")) <= MAX_INSTRUCTION_ENV_BYTES:
@@ -130,26 +130,65 @@ def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount], cgroup: PhaseC
     sandbox_env["RUN_NUMBER"] = str(plan.attempt)
     if plan.task.metadata.get("benchmark_type"):  # SWE-style tasks only: others have no benchmark type
         sandbox_env["BENCHMARK_TYPE"] = str(plan.task.metadata["benchmark_type"])
+    limits = cfg.effective_limits(plan.task.limits)
     return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds),
-                   cgroup=cgroup, tmp_bytes=limits.tmp)
+                   limits=limits, guard=guard, tmp_dir=_tmp_dir(mounts) if limits.tmp else None)
 
 
-@contextlib.contextmanager
-def _limited(env: TrialEnv, plan: TrialPlan, record: TrialRecord, phase: str) -> Iterator[PhaseCgroup | None]:
-    """The cgroups of one phase (none when nothing is limited); removed when the phase ends."""
+def _tmp_dir(mounts: list[Mount]) -> Path | None:
+    """The trial's own /tmp when bubblewrap cannot size a tmpfs (made on first use, in the watched scratch)."""
+    if bwrap_sizes_tmpfs():
+        return None
+    app = next((m.source for m in mounts if m.target == "/app"), None)
+    if app is None:
+        return None
+    tmp = app.parent / "tmp"
+    if not tmp.is_dir():
+        tmp.mkdir(mode=0o1777)
+        tmp.chmod(0o1777)  # not narrowed by the umask
+        give_to_sandbox(tmp)
+    return tmp
+
+
+@contextlib.asynccontextmanager
+async def _limited(env: TrialEnv, plan: TrialPlan, record: TrialRecord, scratch: Path
+                   ) -> AsyncIterator[PhaseGuard | None]:
+    """What enforces one phase's limits (None when none is set); its cgroups go when the phase ends."""
     limits = env.config.environment.effective_limits(plan.task.limits)
-    if limits.memory is None and limits.pids is None and limits.cpus is None:
+    if all(getattr(limits, name) is None for name in ENFORCED):
         yield None
         return
-    cgroup = PhaseCgroup(limits)
-    warn_once(env.job_name, cgroup.mode)
-    record.extra["limits"] = {k: v for k, v in vars(limits).items() if v is not None} | {"enforced_by": cgroup.mode
-                                                                                         if cgroup.mode != "none"
-                                                                                         else "rlimit"}
+    guard = PhaseGuard(limits, watch=scratch, in_user_namespace=os.geteuid() != 0)
     try:
-        yield cgroup
+        yield guard
     finally:
-        cgroup.remove()
+        if guard.idle:
+            guard.close()
+        else:
+            await asyncio.to_thread(guard.close)
+        warn_once(env.job_name, guard)
+        record.extra["limits"] = guard.record()
+
+
+async def _stoppable(work: Coroutine[object, object, AgentResult], guard: PhaseGuard | None,
+                     timeout_s: float) -> AgentResult:
+    """Run the agent; a guard that stops the phase over a limit (the watchdog) cancels it."""
+    task = asyncio.ensure_future(work)
+    if guard is not None:
+        loop = asyncio.get_running_loop()
+        guard.on_trip = lambda: loop.call_soon_threadsafe(task.cancel)
+    try:
+        return await asyncio.wait_for(task, timeout=timeout_s)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if guard is None or guard.reason is None or (current is not None and current.cancelling()):
+            raise
+        return AgentResult(exit_code=None)
+
+
+def _note_output_cuts(sandbox: Sandbox, record: TrialRecord, phase: str) -> None:
+    if sandbox.notes:
+        record.extra.setdefault("sandbox_notes", []).extend(f"{phase}: {n}" for n in sandbox.notes[:20])
 
 
 async def _harvest(src: Path, dst: Path, record: TrialRecord, phase: str,
@@ -186,25 +225,6 @@ async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> Tria
     return record
 
 
-#: Output files of a trial (stdout, stderr, test output) are kept up to this size.
-MAX_OUTPUT_BYTES = 50 * 1024 * 1024
-
-
-def _cap_outputs(paths: TrialPaths, record: TrialRecord) -> None:
-    """Cut the command output files at :data:`MAX_OUTPUT_BYTES`, with a note in the file and the record."""
-    for path in (paths.agent_stdout, paths.agent_stderr, paths.test_output):
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            continue
-        if size > MAX_OUTPUT_BYTES:
-            os.truncate(path, MAX_OUTPUT_BYTES)
-            with open(path, "ab") as fh:
-                fh.write(f"\n[trialbook: output cut at {MAX_OUTPUT_BYTES} of {size} bytes]\n".encode())
-            record.extra.setdefault("sandbox_notes", []).append(
-                f"{path.name}: {size} bytes of output, kept the first {MAX_OUTPUT_BYTES}")
-
-
 def _scrub_trial_files(paths: TrialPaths) -> None:
     """Remove the run's secret values from every file of the trial, those the sandbox wrote included
     (an agent may print an environment variable it was given)."""
@@ -216,7 +236,6 @@ def _scrub_trial_files(paths: TrialPaths) -> None:
 
 
 def _finish(paths: TrialPaths, record: TrialRecord, t0: float) -> None:
-    _cap_outputs(paths, record)
     _scrub_trial_files(paths)
     record.status = "finished"
     record.finished_at = utc_now()
@@ -254,16 +273,18 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
                        timeout_s=agent_timeout, trial_id=f"{env.job_name}/{plan.dir_name}",
                        attempt=plan.attempt)
     result: AgentResult | None = None
-    with _Phase(record, "agent"), _limited(env, plan, record, "agent") as cgroup:
-        ctx.sandbox = _sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution), cgroup)
-        try:
-            result = await asyncio.wait_for(agent.run(ctx), timeout=agent_timeout + 30)
-        except TimeoutError:
-            result = AgentResult(exit_code=None, timed_out=True)
-        except Exception as exc:  # noqa: BLE001 - recorded as the trial's agent error
-            record.outcome, record.exception = Outcome.AGENT_ERROR, _exception(exc, "agent")
-            record.reason = f"agent failed: {type(exc).__name__}: {exc}"[:500]
-        over = cgroup.exceeded() if cgroup is not None else None
+    with _Phase(record, "agent"):
+        async with _limited(env, plan, record, scratch) as guard:
+            ctx.sandbox = _sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution), guard)
+            try:
+                result = await _stoppable(agent.run(ctx), guard, agent_timeout + 30)
+            except TimeoutError:
+                result = AgentResult(exit_code=None, timed_out=True)
+            except Exception as exc:  # noqa: BLE001 - recorded as the trial's agent error
+                record.outcome, record.exception = Outcome.AGENT_ERROR, _exception(exc, "agent")
+                record.reason = f"agent failed: {type(exc).__name__}: {exc}"[:500]
+        _note_output_cuts(ctx.sandbox, record, "agent")
+        over = guard.exceeded() if guard is not None else None
         if over and record.outcome is None:
             record.outcome, record.reason = Outcome.AGENT_ERROR, f"agent: {over}"
             record.exception = ExceptionInfo(type="ResourceLimitExceeded", message=record.reason, phase="agent")
@@ -295,10 +316,11 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
             if planted:  # nothing the agent leaves can reach the verifier's directory; say so if tried
                 record.extra["discarded_before_verifier"] = planted[:20]
             await asyncio.to_thread(box.copy_in, task.tests_dir, box.tests)
-            with _limited(env, plan, record, "verifier") as cgroup:
-                verifier_box = _sandbox(env, plan, box.verifier_mounts(), cgroup)
+            async with _limited(env, plan, record, scratch) as guard:
+                verifier_box = _sandbox(env, plan, box.verifier_mounts(), guard)
                 verdict = await task.verify(paths, verifier_box, verifier_timeout)
-                over = cgroup.exceeded() if cgroup is not None else None
+            _note_output_cuts(verifier_box, record, "verifier")
+            over = guard.exceeded() if guard is not None else None
             if over:
                 verdict = Verdict(outcome=Outcome.VERIFIER_ERROR, reason=f"verifier: {over}")
                 record.exception = ExceptionInfo(type="ResourceLimitExceeded", message=verdict.reason or "",

@@ -42,6 +42,7 @@ from minisweagent.models.utils.actions_toolcall import BASH_TOOL  # noqa: E402
 from minisweagent.utils.serialize import recursive_merge  # noqa: E402
 
 from trialbook.jsonio import write_json  # noqa: E402
+from trialbook.run.environments.capture import PipeReader  # noqa: E402
 from trialbook.run.environments.local import Sandbox  # noqa: E402
 from trialbook.run.llm_log import TrialLog, open_trial_log, scrub  # noqa: E402
 
@@ -214,6 +215,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def _dropped(count: int) -> str:
+    return f"\n[output limit reached: {count} more bytes dropped]" if count else ""
+
+
 class SandboxEnvironment(LocalEnvironment):
     """Runs each action with ``bash -c`` in the trial's bubblewrap sandbox, never on the host."""
 
@@ -233,14 +238,19 @@ class SandboxEnvironment(LocalEnvironment):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         with self._lock:
             self._proc = proc
+        assert proc.stdout is not None
+        reader = PipeReader(proc.stdout, self.sandbox.limits.output)  # never the whole of a flood
         try:
-            out, _ = proc.communicate(timeout=limit)
-            output: dict[str, Any] = {"output": out.decode("utf-8", "replace"),
+            proc.wait(timeout=limit)
+            out, dropped = reader.result()
+            output: dict[str, Any] = {"output": out.decode("utf-8", "replace") + _dropped(dropped),
                                       "returncode": proc.returncode, "exception_info": ""}
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            out, _ = proc.communicate(timeout=10)
-            output = {"output": (out or b"").decode("utf-8", "replace"), "returncode": -1,
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            out, dropped = reader.result()
+            output = {"output": out.decode("utf-8", "replace") + _dropped(dropped), "returncode": -1,
                       "exception_info": f"The command timed out after {limit:g}s; its processes were killed.",
                       "extra": {"exception_type": "TimeoutExpired"}}
         finally:

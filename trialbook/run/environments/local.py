@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -36,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from trialbook.errors import ConfigError
-from trialbook.run.environments.limits import PhaseCgroup
+from trialbook.run.environments.capture import FileCapture
+from trialbook.run.environments.guard import PhaseGuard
+from trialbook.run.environments.limits import Limits
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SYSTEM_DIRS = ("/usr", "/etc", "/opt")
@@ -51,6 +54,19 @@ SANDBOX_HOST_GID = 65534
 def bwrap_available() -> str | None:
     """Path of the ``bwrap`` binary, or None."""
     return shutil.which("bwrap")
+
+
+@functools.cache
+def bwrap_sizes_tmpfs() -> bool:
+    """Whether this bubblewrap has ``--size`` (0.5 and later) to size the ``/tmp`` tmpfs."""
+    bwrap = bwrap_available()
+    if bwrap is None:
+        return False
+    try:
+        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--size" in out.stdout + out.stderr
 
 
 def host_identity() -> tuple[int, int] | None:
@@ -110,9 +126,14 @@ class Sandbox:
     env: dict[str, str] = field(default_factory=dict)
     ro_binds: list[str] = field(default_factory=list)
     workdir: str = "/app"
-    #: The cgroups of the current phase (limits.py); None: no limits but the /tmp size.
-    cgroup: PhaseCgroup | None = None
-    tmp_bytes: int | None = None
+    #: The phase's limits; ``tmp`` sizes /tmp, ``output`` caps each output file (capture.py).
+    limits: Limits = field(default_factory=Limits)
+    #: What enforces the others (guard.py: cgroups, rlimits, a watchdog); None: not enforced.
+    guard: PhaseGuard | None = None
+    #: Where /tmp lives when this bubblewrap cannot size a tmpfs (before 0.5): a per-trial directory.
+    tmp_dir: Path | None = None
+    #: Notes for the trial record (output cut at its limit), shared by copies of this sandbox.
+    notes: list[str] = field(default_factory=list)
 
     def launch(self, command: list[str], extra_mounts: list[Mount] | None = None) -> Launch:
         """The bwrap invocation of ``command`` (see the module docstring for who it runs as)."""
@@ -144,9 +165,12 @@ class Sandbox:
         if self.network and os.path.exists("/etc/resolv.conf"):
             args += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
         args += ["--dev", "/dev", "--proc", "/proc"]
-        if self.tmp_bytes:
-            args += ["--size", str(self.tmp_bytes)]
-        args += ["--perms", "01777", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/logs"]
+        if self.limits.tmp and self.tmp_dir is not None and not bwrap_sizes_tmpfs():
+            args += ["--bind", str(self.tmp_dir), "/tmp"]  # an old bubblewrap: /tmp counts as storage
+        else:
+            args += ["--size", str(self.limits.tmp)] if self.limits.tmp else []
+            args += ["--perms", "01777", "--tmpfs", "/tmp"]
+        args += ["--perms", "0755", "--dir", "/logs"]
         made = {"/", "/logs", "/tmp", "/dev", "/proc", *_SYSTEM_DIRS, *_SYSTEM_LINKS}
         for path in self.ro_binds:
             if not os.path.exists(path):
@@ -159,8 +183,9 @@ class Sandbox:
         for k, v in env.items():
             args += ["--setenv", k, v]
         drop = _drop_privileges() if privileged else []
-        argv = [*args, "--", *drop, *command]
-        return Launch(self.cgroup.wrap(argv) if self.cgroup is not None else argv)
+        inner = self.guard.inner() if self.guard is not None else []
+        argv = [*args, "--", *drop, *inner, *command]
+        return Launch(self.guard.outer(argv) if self.guard is not None else argv)
 
     def argv(self, command: list[str], extra_mounts: list[Mount] | None = None) -> list[str]:
         """The full ``bwrap`` argv running ``command`` in this sandbox."""
@@ -169,7 +194,10 @@ class Sandbox:
     def popen(self, command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         """Start ``command`` in the sandbox with ``subprocess.Popen`` (for code that is not async)."""
         spec = self.launch(command)
-        return subprocess.Popen(spec.argv, **spec.popen_kwargs(), **kwargs)
+        proc = subprocess.Popen(spec.argv, **spec.popen_kwargs(), **kwargs)
+        if self.guard is not None:
+            self.guard.started(proc)
+        return proc
 
     async def exec(
         self,
@@ -184,21 +212,27 @@ class Sandbox:
         """Run ``command``; output goes to files; on timeout or cancel the process tree is killed.
 
         ``stderr_path=None`` merges stderr into stdout. The output files are opened here, by the
-        host, in directories the sandbox cannot see, and handed to the command as descriptors.
+        host, in directories the sandbox cannot see; the command writes into pipes that the host
+        copies into them, up to ``limits.output`` each (capture.py).
         """
         stdout_path.parent.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         spec = self.launch(command, extra_mounts)
-        with contextlib.ExitStack() as stack:
-            out = stack.enter_context(open(stdout_path, "ab"))
-            err = stack.enter_context(open(stderr_path, "ab")) if stderr_path else asyncio.subprocess.STDOUT
+        captures = [FileCapture(p, self.limits.output, self.notes) for p in (stdout_path, stderr_path) if p]
+        try:
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv,
                 stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
+                stdout=captures[0].write_fd,
+                stderr=captures[1].write_fd if stderr_path else asyncio.subprocess.STDOUT,
                 **spec.popen_kwargs(),
             )
+        finally:
+            for capture in captures:
+                capture.child_started()
+        if self.guard is not None:
+            self.guard.started(proc)
+        try:
             try:
                 if stdin_data is not None:
                     await asyncio.wait_for(proc.communicate(stdin_data), timeout=timeout_s)
@@ -211,6 +245,9 @@ class Sandbox:
                 await _kill_tree(proc)
                 raise
             return ExecResult(proc.returncode, False, time.monotonic() - start)
+        finally:
+            for capture in captures:
+                await capture.finished()
 
 
 def _parent_dirs(target: str, made: set[str]) -> list[str]:

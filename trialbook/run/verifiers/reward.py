@@ -6,7 +6,7 @@ present, else the only key, else the mean of all keys. A missing, empty or unpar
 reward is a ``verifier_error`` with the reason; a hang is a ``timeout``.
 
 The reward files are written by untrusted code: they are read without following links,
-only when regular files, and only up to :data:`MAX_REWARD_BYTES`; ``reward.txt`` holds an
+only when regular files, and only up to the ``reward_file`` limit (:data:`MAX_REWARD_BYTES` by default); ``reward.txt`` holds an
 ASCII decimal number (``1``, ``0.25``, ``1e-3``), nothing else.
 """
 
@@ -25,7 +25,7 @@ from trialbook.model.verdict import Verdict
 from trialbook.run.environments.local import Sandbox
 from trialbook.run.scratch import read_capped
 
-#: Largest reward file read (a bigger one is the verifier's error).
+#: Largest reward file read when no limit is given (a bigger one is the verifier's error).
 MAX_REWARD_BYTES = 1024 * 1024
 _ASCII_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
@@ -52,11 +52,11 @@ def _number(value: object, where: str) -> float:
     return f
 
 
-def read_rewards(verifier_dir: Path) -> tuple[dict[str, float], str]:
+def read_rewards(verifier_dir: Path, max_bytes: int = MAX_REWARD_BYTES) -> tuple[dict[str, float], str]:
     """Rewards and the file name they came from; raises ``RewardFileError``/``FileNotFoundError``."""
     json_path, txt_path = verifier_dir / "reward.json", verifier_dir / "reward.txt"
     if json_path.exists() or json_path.is_symlink():
-        raw = _read(json_path)
+        raw = _read(json_path, max_bytes)
         if not raw.strip():
             raise RewardFileError("reward.json is empty")
         try:
@@ -67,7 +67,7 @@ def read_rewards(verifier_dir: Path) -> tuple[dict[str, float], str]:
             raise RewardFileError("reward.json must be a non-empty flat object of numbers")
         return {str(k): _number(v, f"reward.json key {k!r}") for k, v in data.items()}, "reward.json"
     if txt_path.exists() or txt_path.is_symlink():
-        text = _read(txt_path).decode("utf-8", errors="replace").strip()
+        text = _read(txt_path, max_bytes).decode("utf-8", errors="replace").strip()
         if not text:
             raise RewardFileError("reward.txt is empty")
         if not _ASCII_NUMBER.fullmatch(text):
@@ -77,17 +77,18 @@ def read_rewards(verifier_dir: Path) -> tuple[dict[str, float], str]:
     raise FileNotFoundError("the verifier wrote neither reward.json nor reward.txt in /logs/verifier")
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, max_bytes: int) -> bytes:
     try:
-        return read_capped(path, MAX_REWARD_BYTES)
+        return read_capped(path, max_bytes)
     except ValueError as exc:
         raise RewardFileError(str(exc)) from None
 
 
-def verdict_from_files(verifier_dir: Path, exit_code: int | None, duration_s: float) -> Verdict:
+def verdict_from_files(verifier_dir: Path, exit_code: int | None, duration_s: float,
+                       max_bytes: int = MAX_REWARD_BYTES) -> Verdict:
     """Turn what ``test.sh`` left behind into a verdict (pure apart from reading the files)."""
     try:
-        rewards, source = read_rewards(verifier_dir)
+        rewards, source = read_rewards(verifier_dir, max_bytes)
     except (RewardFileError, FileNotFoundError) as exc:
         reason = str(exc)
         if exit_code not in (0, None):
@@ -107,4 +108,5 @@ async def run_reward_verifier(paths: TrialPaths, sandbox: Sandbox, timeout_s: fl
     if res.timed_out:
         return Verdict(outcome=Outcome.TIMEOUT, reason=f"verifier timed out after {timeout_s:g}s",
                        timed_out=True, duration_s=res.duration_s)
-    return verdict_from_files(verifier_dir, res.exit_code, res.duration_s)
+    return verdict_from_files(verifier_dir, res.exit_code, res.duration_s,
+                              sandbox.limits.reward_file or MAX_REWARD_BYTES)

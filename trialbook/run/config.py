@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from trialbook import secrets
+from trialbook import secrets, yamlio
 from trialbook.errors import ConfigError
 from trialbook.model.schemas import register_schema
 from trialbook.run.config_errors import format_errors
@@ -152,8 +151,6 @@ class IndexConfig(_Strict):
 #: Upper bounds that catch typos (``attempts: 100000000``) before a plan fills the memory.
 MAX_ATTEMPTS = 10_000
 MAX_CONCURRENCY = 1_024
-#: A config whose YAML aliases expand to more nodes than this is refused (an alias bomb).
-MAX_YAML_NODES = 100_000
 
 
 class BlockConfig(_Strict):
@@ -214,52 +211,8 @@ def parse_config(data: Any, path: Path, text: str | None = None) -> BlockConfig:
 
 
 def read_yaml(path: Path) -> Any:
-    """Safe-load a YAML file; a missing file or a YAML syntax error is a :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path, not_found=True) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}invalid YAML: {problem}", path) from None
-    if _expanded_size(data, MAX_YAML_NODES) > MAX_YAML_NODES:
-        raise ConfigError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values (an alias bomb?); "
-                          "write the values out", path)
-    return data
-
-
-def _expanded_size(data: Any, limit: int) -> int:
-    """How many values ``data`` holds once aliases are expanded, counting no further than ``limit``.
-
-    PyYAML shares aliased objects, so the data is small in memory; a consumer that walks or
-    copies it (validation, the job snapshot) would expand it. Sizes are memoised per object.
-    """
-    sizes: dict[int, int] = {}
-
-    def size(node: Any, depth: int) -> int:
-        if depth > 200:  # deeper than any config: count it as too big
-            return limit + 1
-        if not isinstance(node, dict | list):
-            return 1
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        sizes[key] = limit + 1  # a cycle is too big
-        total = 1
-        for item in (node.values() if isinstance(node, dict) else node):
-            total += size(item, depth + 1)
-            if total > limit:
-                break
-        sizes[key] = total
-        return total
-
-    return size(data, 0)
+    """Safe-load a YAML file (:func:`trialbook.yamlio.read_yaml`): problems are a :class:`ConfigError`."""
+    return yamlio.read_yaml(path, ConfigError)
 
 
 def load_config(path: str | Path) -> BlockConfig:

@@ -152,3 +152,60 @@ def test_deeply_nested_json_in_a_trial_is_read(tmp_path: Path) -> None:
         res = subprocess.run([*TB, *args], capture_output=True, text=True)
         assert res.returncode in (0, 2), res.stderr
         assert "Traceback" not in res.stderr
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_reader_refuses_bombs_and_deep_nesting_but_not_big_files(tmp_path: Path) -> None:
+    from trialbook.yamlio import load_yaml, read_yaml
+
+    for text, problem in ((_alias_bomb(), "alias bomb"), ("a: &a [*a]\n", "alias bomb"),
+                          ("x: " + "[" * 1000 + "]" * 1000 + "\n", "nested more than 100 levels"),
+                          ("x: " + "[" * 150 + "]" * 150 + "\n", "nested more than 100 levels"),
+                          ("a: [\n", "invalid YAML")):
+        with pytest.raises(ConfigError) as err:
+            load_yaml(text, tmp_path / "f.yaml")
+        assert problem in one_line(err.value) and "f.yaml" in str(err.value)
+    big = "runs:\n" + "".join(f"- {{number: {i}, job: j{i}}}\n" for i in range(60_000))
+    assert len(load_yaml(big)["runs"]) == 60_000  # 180,000 values, no alias: fine
+    shared = "base: &b {model: m, temperature: 0}\n" + "".join(f"v{i}: *b\n" for i in range(100))
+    assert load_yaml(shared)["v99"] == {"model": "m", "temperature": 0}  # ordinary anchors: fine
+    latin1 = tmp_path / "config.yaml"
+    latin1.write_bytes(b"kind: eval\nname: caf\xe9\n")
+    with pytest.raises(ConfigError) as err:
+        read_yaml(latin1)
+    assert "not valid UTF-8" in one_line(err.value) and str(latin1) in str(err.value)
+
+
+def test_every_command_refuses_an_alias_bomb_config_at_once(tmp_path: Path) -> None:
+    root = make_block(tmp_path, tasks=["hello-world"])
+    config = root / "config.yaml"
+    config.write_text(config.read_text() + _alias_bomb())
+    before = config.read_bytes()
+    for args in (["status"], ["run", "--job", "j"], ["clean", "--yes"], ["show"], ["reindex"], ["convert"],
+                 ["archive"]):
+        res = subprocess.run([*TB, *args], cwd=root, capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in res.stderr, args
+        message = " ".join(res.stderr.split())
+        assert f"{config}: YAML aliases expand to more than 100,000 extra values (an alias bomb?)" in message, args
+    assert config.read_bytes() == before and (root / "tasks" / "hello-world" / "task.toml").is_file()
+
+
+def test_markup_in_names_and_reasons_is_printed_as_text(tmp_path: Path) -> None:
+    import shutil
+
+    job = tmp_path / "native-job"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "native" / "jobs" / "native-job", job)
+    trial = sorted(p for p in job.iterdir() if (p / "trial.json").is_file())[0] / "trial.json"
+    data = json.loads(trial.read_text())
+    data.update(task="t-[/x]", outcome="agent_error", reason="agent wrote [/bold] [red]")
+    trial.write_text(json.dumps(data))
+    for args in (["show", str(job), "--no-write"], ["analyze-job", str(job), "--out", str(tmp_path / "a")],
+                 ["analyze", str(trial.parent)], ["show", str(tmp_path / "[/x]")]):
+        res = subprocess.run([*TB, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+        assert "Traceback" not in res.stderr, (args, res.stderr[-500:])
+        assert "[/x]" in res.stdout + res.stderr, args

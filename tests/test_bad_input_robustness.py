@@ -209,3 +209,26 @@ def test_markup_in_names_and_reasons_is_printed_as_text(tmp_path: Path) -> None:
         res = subprocess.run([*TB, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
         assert "Traceback" not in res.stderr, (args, res.stderr[-500:])
         assert "[/x]" in res.stdout + res.stderr, args
+
+
+def test_env_and_ro_binds_that_would_fail_every_trial_are_config_errors(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from trialbook.run.config import runtime_problems
+
+    base = "kind: eval\ntasks: {path: .}\nvariants: [{name: a, agent: nop, env: {V: '${TB_BIG}'}}]\n"
+    for extra, problem in (("environment: {env: {A=B: x}}", "line 4: environment.env: 'A=B' is not a variable name"),
+                           ("environment: {env: {'': x}}", "'' is not a variable name"),
+                           ('environment: {env: {A: "x\\0y"}}', "A: the value holds a NUL byte"),
+                           ("environment: {ro_binds: [data]}", "'data' must be an absolute path"),
+                           ("retries: {infra_error: 100000000}", "less than or equal to 100")):
+        path = tmp_path / "config.yaml"
+        path.write_text(base + extra + "\n")
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        assert problem in one_line(err.value) and "Value error" not in str(err.value), extra
+    path.write_text(base + "environment: {env: {" + ", ".join(f"E{i}: {'x' * 60_000}" for i in range(20)) + "}}\n")
+    monkeypatch.setenv("TB_BIG", "y" * 70_000)
+    problems = runtime_problems(load_config(path))
+    assert problems[0] == ("variant a: env.V: the value is 70,000 bytes, over the 64 KiB an environment "
+                           "variable may hold (put it in a file under ro_binds)")
+    assert problems[1].startswith("env: the values add up to 1,270,000 bytes, over the 1024 KiB")

@@ -26,6 +26,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: What a variable name of ``env:`` may look like (bwrap and the shell accept no other).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Each ``env:`` value, once ``${VAR}`` is expanded, and all of them together, travel on the
+#: sandbox's command line, where the kernel takes at most 128 KiB per argument and ~2 MiB in all.
+MAX_ENV_VALUE_BYTES = 64 * 1024
+MAX_ENV_TOTAL_BYTES = 1024 * 1024
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    """Names a sandbox can set, values without NUL bytes (static checks; sizes: :func:`runtime_problems`)."""
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a variable name (letters, digits and '_', not a digit first)")
+        if "\0" in value:
+            raise ValueError(f"{name}: the value holds a NUL byte")
+    return env
+
+
 class TasksConfig(_Strict):
     """Where tasks come from and which ones to run."""
 
@@ -55,6 +73,11 @@ class VariantConfig(_Strict):
     api_key_env: str | None = Field(default=None, description="Name of the env var holding the API key")
     env: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict, description="Agent-specific settings")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
 
     @field_validator("name")
     @classmethod
@@ -92,12 +115,25 @@ class EnvironmentConfig(_Strict):
     type: Literal["local"] = "local"
     network: bool = False
     env: dict[str, str] = Field(default_factory=dict, description="Extra env vars inside the sandbox")
-    ro_binds: list[str] = Field(default_factory=list, description="Extra host paths mounted read-only")
+    ro_binds: list[str] = Field(default_factory=list, description="Extra host paths mounted read-only (absolute)")
     limits: LimitsConfig = Field(default_factory=LimitsConfig,
                                  description="Limits of a trial whose task.toml asks for none")
     max_limits: LimitsConfig = Field(
         default_factory=lambda: LimitsConfig(memory=None, pids=None, cpus=None, tmp=None),
         description="Caps on what a task.toml [environment] may ask for")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+    @field_validator("ro_binds")
+    @classmethod
+    def _absolute(cls, paths: list[str]) -> list[str]:
+        for p in paths:
+            if not p.startswith("/") or "\0" in p:
+                raise ValueError(f"{p!r} must be an absolute path (mounted at the same place in the sandbox)")
+        return paths
 
     def effective_limits(self, requested: Limits) -> Limits:
         """A task's limits: its request (or the default), capped."""
@@ -106,7 +142,7 @@ class EnvironmentConfig(_Strict):
 
 
 class RetriesConfig(_Strict):
-    infra_error: int = Field(default=0, ge=0)
+    infra_error: int = Field(default=0, ge=0, le=100, description="Reruns of a trial after an infra_error")
 
 
 class OutputConfig(_Strict):
@@ -281,11 +317,20 @@ def runtime_problems(config: BlockConfig) -> list[str]:
     places = [(f"environment.env.{k}", v) for k, v in config.environment.env.items()]
     for variant in config.variants:
         places += [(f"variant {variant.name}: env.{k}", v) for k, v in variant.env.items()]
+    total = 0
     for where, value in places:
         try:
-            expand_env(value)
+            size = len(expand_env(value).encode("utf-8", "surrogateescape"))
         except ConfigError as exc:
             problems.append(f"{where}: {exc.message}")
+            continue
+        total += size
+        if size > MAX_ENV_VALUE_BYTES:
+            problems.append(f"{where}: the value is {size:,} bytes, over the {MAX_ENV_VALUE_BYTES // 1024} KiB "
+                            "an environment variable may hold (put it in a file under ro_binds)")
+    if total > MAX_ENV_TOTAL_BYTES:
+        problems.append(f"env: the values add up to {total:,} bytes, over the {MAX_ENV_TOTAL_BYTES // 1024} KiB "
+                        "the sandbox's command line can carry (put them in files under ro_binds)")
     return problems
 
 

@@ -103,7 +103,7 @@ def describe_errors(exc: ValidationError, model: type[BaseModel], text: str | No
         elif e["type"] == "missing":
             text_ = f"{prefix}{_path(loc)}: required, but missing"
         else:
-            text_ = f"{prefix}{_path(loc)}: {e['msg']}"
+            text_ = f"{prefix}{_path(loc)}: {e['msg'].removeprefix('Value error, ')}"
         out.append((line or 10**9, text_))
     return [message for _, message in sorted(out, key=lambda item: item[0])]
 

@@ -154,6 +154,86 @@ def test_deeply_nested_json_in_a_trial_is_read(tmp_path: Path) -> None:
         assert "Traceback" not in res.stderr
 
 
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_reader_refuses_bombs_and_deep_nesting_but_not_big_files(tmp_path: Path) -> None:
+    from trialbook.yamlio import load_yaml, read_yaml
+
+    for text, problem in ((_alias_bomb(), "alias bomb"), ("a: &a [*a]\n", "alias bomb"),
+                          ("x: " + "[" * 1000 + "]" * 1000 + "\n", "nested more than 100 levels"),
+                          ("x: " + "[" * 150 + "]" * 150 + "\n", "nested more than 100 levels"),
+                          ("a: [\n", "invalid YAML")):
+        with pytest.raises(ConfigError) as err:
+            load_yaml(text, tmp_path / "f.yaml")
+        assert problem in one_line(err.value) and "f.yaml" in str(err.value)
+    big = "runs:\n" + "".join(f"- {{number: {i}, job: j{i}}}\n" for i in range(60_000))
+    assert len(load_yaml(big)["runs"]) == 60_000  # 180,000 values, no alias: fine
+    shared = "base: &b {model: m, temperature: 0}\n" + "".join(f"v{i}: *b\n" for i in range(100))
+    assert load_yaml(shared)["v99"] == {"model": "m", "temperature": 0}  # ordinary anchors: fine
+    latin1 = tmp_path / "config.yaml"
+    latin1.write_bytes(b"kind: eval\nname: caf\xe9\n")
+    with pytest.raises(ConfigError) as err:
+        read_yaml(latin1)
+    assert "not valid UTF-8" in one_line(err.value) and str(latin1) in str(err.value)
+
+
+def test_every_command_refuses_an_alias_bomb_config_at_once(tmp_path: Path) -> None:
+    root = make_block(tmp_path, tasks=["hello-world"])
+    config = root / "config.yaml"
+    config.write_text(config.read_text() + _alias_bomb())
+    before = config.read_bytes()
+    for args in (["status"], ["run", "--job", "j"], ["clean", "--yes"], ["show"], ["reindex"], ["convert"],
+                 ["archive"]):
+        res = subprocess.run([*TB, *args], cwd=root, capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in res.stderr, args
+        message = " ".join(res.stderr.split())
+        assert f"{config}: YAML aliases expand to more than 100,000 extra values (an alias bomb?)" in message, args
+    assert config.read_bytes() == before and (root / "tasks" / "hello-world" / "task.toml").is_file()
+
+
+def test_markup_in_names_and_reasons_is_printed_as_text(tmp_path: Path) -> None:
+    import shutil
+
+    job = tmp_path / "native-job"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "native" / "jobs" / "native-job", job)
+    trial = sorted(p for p in job.iterdir() if (p / "trial.json").is_file())[0] / "trial.json"
+    data = json.loads(trial.read_text())
+    data.update(task="t-[/x]", outcome="agent_error", reason="agent wrote [/bold] [red]")
+    trial.write_text(json.dumps(data))
+    for args in (["show", str(job), "--no-write"], ["analyze-job", str(job), "--out", str(tmp_path / "a")],
+                 ["analyze", str(trial.parent)], ["show", str(tmp_path / "[/x]")]):
+        res = subprocess.run([*TB, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+        assert "Traceback" not in res.stderr, (args, res.stderr[-500:])
+        assert "[/x]" in res.stdout + res.stderr, args
+
+
+def test_env_and_ro_binds_that_would_fail_every_trial_are_config_errors(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from trialbook.run.config import runtime_problems
+
+    base = "kind: eval\ntasks: {path: .}\nvariants: [{name: a, agent: nop, env: {V: '${TB_BIG}'}}]\n"
+    for extra, problem in (("environment: {env: {A=B: x}}", "line 4: environment.env: 'A=B' is not a variable name"),
+                           ("environment: {env: {'': x}}", "'' is not a variable name"),
+                           ('environment: {env: {A: "x\\0y"}}', "A: the value holds a NUL byte"),
+                           ("environment: {ro_binds: [data]}", "'data' must be an absolute path"),
+                           ("retries: {infra_error: 100000000}", "less than or equal to 100")):
+        path = tmp_path / "config.yaml"
+        path.write_text(base + extra + "\n")
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        assert problem in one_line(err.value) and "Value error" not in str(err.value), extra
+    path.write_text(base + "environment: {env: {" + ", ".join(f"E{i}: {'x' * 60_000}" for i in range(20)) + "}}\n")
+    monkeypatch.setenv("TB_BIG", "y" * 70_000)
+    problems = runtime_problems(load_config(path))
+    assert problems[0] == ("variant a: env.V: the value is 70,000 bytes, over the 64 KiB an environment "
+                           "variable may hold (put it in a file under ro_binds)")
+    assert problems[1].startswith("env: the values add up to 1,270,000 bytes, over the 1024 KiB")
+
+
 def test_a_job_snapshot_that_is_not_utf8_is_read(tmp_path: Path) -> None:
     import shutil
 

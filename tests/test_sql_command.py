@@ -67,3 +67,36 @@ def test_runaway_queries_stop(db: Path) -> None:
 def test_writes_and_setting_pragmas_are_still_refused(db: Path) -> None:
     assert "refused" in sql(db, "PRAGMA user_version = 3").stderr
     assert "refused" in sql(db, "DELETE FROM all_jobs").stderr
+
+
+def test_huge_values_and_results_stop_cleanly(db: Path) -> None:
+    res = sql(db, "SELECT randomblob(900000000)")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "SQL query stopped: it built a value over 16 MiB" in res.stderr
+    doubling = "WITH RECURSIVE c(x) AS (SELECT 'a' UNION ALL SELECT x || x FROM c) SELECT length(x) FROM c"
+    res = sql(db, doubling, "--json")
+    assert res.returncode == 2 and "it built a value over 16 MiB" in json.loads(res.stderr)["error"]
+
+
+def test_result_size_cap_keeps_the_first_rows() -> None:
+    import sqlite3
+
+    from trialbook.index.db import run_limited_query
+
+    conn = sqlite3.connect(":memory:")
+    rows = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, randomblob(1000) FROM c"
+    result = run_limited_query(conn, rows, max_rows=1000, max_bytes=10_000)
+    assert len(result.rows) == 9 and [r[0] for r in result.rows] == list(range(1, 10))
+    assert result.truncated is not None and "the result passed" in result.truncated
+    exact = run_limited_query(conn, "SELECT 1 UNION ALL SELECT 2", max_rows=2)
+    assert exact.rows == [(1,), (2,)] and exact.truncated is None
+
+
+def test_blobs_and_markup_like_text_print_as_they_are(db: Path) -> None:
+    query = "SELECT x'00ff' AS b, '[/bold] [red]x' AS t"
+    res = sql(db, query, "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == [{"b": "X'00FF'", "t": "[/bold] [red]x"}]
+    res = sql(db, query)
+    assert res.returncode == 0, res.stderr
+    assert "X'00FF'" in res.stdout and "[/bold] [red]x" in res.stdout

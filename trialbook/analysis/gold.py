@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from trialbook.errors import ConfigError
 from trialbook.jsonio import dumps
 from trialbook.sources.base import JobView
+from trialbook.yamlio import load_yaml, read_yaml_or_none
 
 #: The metadata fields analysis groups by, and the keys accepted for each (first found wins).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -247,12 +247,7 @@ def read_gold_file(path: Path) -> tuple[dict[str, dict[str, Any]], str]:
     elif suffix in (".csv", ".tsv"):
         rows = _csv_rows(text, path, "\t" if suffix == ".tsv" else ",")
     elif suffix in (".yaml", ".yml"):
-        try:
-            rows = _mapping_rows(yaml.safe_load(text), path)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark is not None else ""
-            raise ConfigError(f"{where}invalid YAML: {getattr(exc, 'problem', exc)}", path) from None
+        rows = _mapping_rows(load_yaml(text, path), path)
     else:
         raise ConfigError("unknown gold file format (use .jsonl, .json, .csv, .tsv or .yaml)", path)
     return _add_rows(rows, path), digest
@@ -263,10 +258,7 @@ def read_gold_file(path: Path) -> tuple[dict[str, dict[str, Any]], str]:
 
 def _snapshot(job_dir: Path) -> dict[str, Any]:
     """The native job's config.yaml snapshot (empty when absent or unreadable)."""
-    try:
-        data = yaml.safe_load((job_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
+    data = read_yaml_or_none(job_dir / "config.yaml")
     return data if isinstance(data, dict) else {}
 
 

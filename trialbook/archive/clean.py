@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
 from trialbook.errors import ConfigError
 from trialbook.layout.paths import BlockPaths
 from trialbook.run.config import BlockConfig, parse_config
+from trialbook.yamlio import read_yaml
 
 
 @dataclass(frozen=True)
@@ -48,10 +47,12 @@ def protected_paths(block: BlockPaths) -> list[Path]:
 def check_block_dir(root: Path) -> BlockPaths:
     """``root`` itself must be a block: a config.yaml with ``kind: eval|trajgen`` and an ``artifacts/`` dir."""
     block = BlockPaths(root.resolve())
-    try:
-        data = yaml.safe_load(block.config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        data = None
+    data = None
+    if block.config.is_file():
+        try:
+            data = read_yaml(block.config)
+        except ConfigError as exc:  # e.g. an alias bomb: say so rather than "not a block"
+            raise ConfigError(f"{exc.message}; refusing to clean", block.config) from None
     if not (isinstance(data, dict) and data.get("kind") in ("eval", "trajgen") and block.artifacts.is_dir()):
         raise ConfigError(f"{block.root} is not a trialbook block directory (needs config.yaml with "
                           "kind: eval|trajgen and artifacts/); refusing to clean")
@@ -60,8 +61,8 @@ def check_block_dir(root: Path) -> BlockPaths:
 
 def _config(block: BlockPaths) -> BlockConfig | None:
     try:
-        return parse_config(yaml.safe_load(block.config.read_text(encoding="utf-8")), block.config)
-    except (ConfigError, yaml.YAMLError):
+        return parse_config(read_yaml(block.config), block.config)
+    except ConfigError:
         return None  # an invalid config still leaves the default locations to clean
 
 

@@ -27,6 +27,7 @@ from trialbook.errors import ConfigError
 from trialbook.jsonio import atomic_write_text
 from trialbook.layout.archive_paths import ArchivePaths, index_lock, parse_archive_number
 from trialbook.layout.paths import BlockPaths
+from trialbook.yamlio import load_yaml, read_yaml_or_none
 
 INDEX_SCHEMA = "trialbook.archive-index/1"
 _HEADER = (
@@ -56,9 +57,9 @@ def read_index(block: BlockPaths) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML, refusing to rewrite it: {exc}", path) from None
+        data = load_yaml(text, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message}; refusing to rewrite it", path) from None
     if data is None:
         return []
     runs = data.get("runs") if isinstance(data, dict) else None
@@ -92,10 +93,7 @@ def archive_dirs(block: BlockPaths) -> dict[int, ArchivePaths]:
 
 def read_metadata(archive: ArchivePaths) -> dict[str, Any] | None:
     """An archive's metadata.yaml (None when missing or unreadable)."""
-    try:
-        data = yaml.safe_load(archive.metadata.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
+    data = read_yaml_or_none(archive.metadata)
     return data if isinstance(data, dict) else None
 
 

@@ -12,14 +12,13 @@ import stat
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from trialbook import secrets
 from trialbook.block.status import update_status
 from trialbook.errors import ConfigError
 from trialbook.jsonio import atomic_write_text
 from trialbook.layout.paths import BlockPaths
 from trialbook.model.trial import utc_now
+from trialbook.yamlio import read_yaml_or_none
 
 SCRIPTS = {
     "eval": ["clean.sh", "analyze_job.sh"],
@@ -82,10 +81,7 @@ def seed_example_task(block: BlockPaths, tasks_path: str = "tasks") -> Path | No
 
 def _register_secrets(config_path: Path) -> None:
     """Whatever a command in this block writes or prints is scrubbed of the config's secrets."""
-    try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return  # the command reports a broken config itself
+    raw = read_yaml_or_none(config_path)  # a broken config is reported by the command itself
     if isinstance(raw, dict):
         secrets.register(secrets.config_secrets(raw))
 

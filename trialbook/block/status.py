@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from trialbook.errors import ConfigError
 from trialbook.jsonio import atomic_write_text
+from trialbook.yamlio import read_yaml
 
 _STATUS_HEADER = "# Kept current by trialbook; edits here are overwritten.\n"
 
@@ -60,12 +60,7 @@ def _split_status(text: str) -> tuple[str, str]:
 
 def read_status(config_path: Path) -> dict[str, Any]:
     """The current status mapping (empty when the block never ran)."""
-    try:
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError("file not found", config_path, not_found=True) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", config_path) from None
+    data = read_yaml(config_path) or {}
     status = data.get("status") if isinstance(data, dict) else None
     return status if isinstance(status, dict) else {}
 

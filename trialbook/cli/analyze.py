@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from trialbook.cli.indexing import reported_warnings, where
-from trialbook.cli.output import console, print_json, table
+from trialbook.cli.output import console, esc, print_json, table
 from trialbook.index.locate import existing_path, resolve_job
 from trialbook.inspect.analyze import (
     FILE_KINDS,
@@ -53,9 +53,9 @@ def print_report(r: TrialReport, steps: int) -> None:
     if r.tool_calls:
         console.print(table("Tool calls by tool", ["tool", "calls"], sorted(r.tool_calls.items(), key=lambda x: -x[1])))
     for e in r.errors:
-        console.print(f"[red]error:[/] {e}", highlight=False)
+        console.print(f"[red]error:[/] {esc(e)}", highlight=False)
     for n in r.notes:
-        console.print(f"note: {n}", highlight=False, style="dim")
+        console.print(f"note: {n}", highlight=False, style="dim", markup=False)
     if r.outcome != "resolved":
         for key, label in (("verifier_output", "verifier output"), ("agent_output", "agent output")):
             if key in r.output_tails:

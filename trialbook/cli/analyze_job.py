@@ -10,7 +10,7 @@ from trialbook.analysis.failures import CATEGORIES
 from trialbook.analysis.reports import TIERS
 from trialbook.analysis.run import run_analysis
 from trialbook.block.jobs import find_job
-from trialbook.cli.output import console, print_json, table
+from trialbook.cli.output import console, esc, print_json, table
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         console.print(table(f"{result.job} ({result.layout}): {result.n_failed} of {result.n_counted} counted "
                             f"trials not resolved", ["primary failure category", "trials", "share"], rows))
         for finding in result.baseline_findings:
-            console.print(f"[yellow]warning:[/] {finding['message']}", highlight=False, soft_wrap=True)
+            console.print(f"[yellow]warning:[/] {esc(finding['message'])}", highlight=False, soft_wrap=True)
         console.print(table("task difficulty tiers (solve rate over every attempt of every variant but "
                             "the oracle and nop baselines)",
                             ["tier", "tasks", "rule"],
@@ -47,5 +47,5 @@ def register(app: typer.Typer) -> None:
             console.print(f"gold: {g['n_with_gold']} of {g['n_job_tasks']} tasks have gold metadata; "
                           f"missing: {', '.join(g['missing'][:10]) or '-'}"
                           f"{' ...' if g['n_missing'] > 10 else ''}; extra in the gold file: {g['n_extra']}",
-                          highlight=False)
-        console.print(f"Analysis written to [bold]{result.path}[/]")
+                          highlight=False, markup=False)
+        console.print(f"Analysis written to [bold]{esc(result.path)}[/]")

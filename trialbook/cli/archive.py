@@ -15,7 +15,7 @@ from trialbook.archive.index import archive_metadata
 from trialbook.archive.restore import restore_archive
 from trialbook.archive.step import archive_job
 from trialbook.block.init import find_block
-from trialbook.cli.output import console, print_json
+from trialbook.cli.output import console, esc, print_json
 
 #: Options of the ``archive`` group that take a value (skipped when looking for a job name).
 _VALUE_OPTIONS = {"--block", "-b", "--job"}
@@ -65,8 +65,8 @@ def archive_cmd(
         print_json({"number": result.number, "archive": str(result.path), "run_id": result.run_id,
                     "entry": result.entry})
         return
-    console.print(f"Archived job [bold]{result.entry['job']}[/] (run {result.run_id}) as "
-                  f"[bold]{result.path.name}[/]: {result.path}")
+    console.print(f"Archived job [bold]{esc(result.entry['job'])}[/] (run {esc(result.run_id)}) as "
+                  f"[bold]{result.path.name}[/]: {esc(result.path)}")
 
 
 @archive_app.command("show")

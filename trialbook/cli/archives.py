@@ -9,7 +9,7 @@ import typer
 from trialbook.archive.archive import repair_index
 from trialbook.archive.index import list_archives
 from trialbook.block.init import find_block
-from trialbook.cli.output import console, err_console, print_json, table
+from trialbook.cli.output import console, err_console, esc, print_json, table
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
             print_json({"archives": listing.entries, "warnings": listing.warnings, "repaired": actions})
             return
         for action in actions:
-            err_console.print(f"repair: {action}")
+            err_console.print(f"repair: {action}", markup=False)
         rows = []
         for e in listing.entries:
             res = e.get("results") or {}
@@ -42,4 +42,4 @@ def register(app: typer.Typer) -> None:
             rows,
         ))
         for w in listing.warnings:
-            err_console.print(f"[yellow]warning:[/] {w}")
+            err_console.print(f"[yellow]warning:[/] {esc(w)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trialbook.cli.output import console, print_json, table
+from trialbook.cli.output import console, esc, print_json, table
 from trialbook.errors import ConfigError, ExitCode
 
 
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 t.columns[2].overflow = "fold"
                 console.print(t)
             for f in findings:
-                console.print(f"[yellow]{f.kind}:[/] {f.message}", highlight=False, soft_wrap=True)
+                console.print(f"[yellow]{f.kind}:[/] {esc(f.message)}", highlight=False, soft_wrap=True)
             verdict = "[red]broken[/]" if failed else "[green]ok[/]"
             ran = " (oracle and nop run once each)" if run else ""
             console.print(f"{len(dirs)} tasks checked{ran}: {len(broken)} with errors, "

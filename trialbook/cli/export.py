@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trialbook.cli.output import console, fail, print_json, table
+from trialbook.cli.output import console, esc, fail, print_json, table
 from trialbook.errors import ExitCode
 
 LAYOUTS = ("velora",)
@@ -62,4 +62,4 @@ def register(app: typer.Typer) -> None:
         report.columns[-1].overflow = "fold"
         console.print(report)
         for skipped in result.skipped:
-            console.print(f"[yellow]skipped[/] {skipped['trial']}: {skipped['reason']}", highlight=False)
+            console.print(f"[yellow]skipped[/] {esc(skipped['trial'])}: {esc(skipped['reason'])}", highlight=False)

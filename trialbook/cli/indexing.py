@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from trialbook.cli.output import err_console
+from trialbook.cli.output import err_console, esc
 from trialbook.index.locate import block_roots, checkout_roots, find_block_or_none, index_path
 from trialbook.index.reindex import RootSpec
 from trialbook.layout.paths import BlockPaths
@@ -27,7 +27,7 @@ def where(block_dir: Path | None, db: Path | None) -> tuple[BlockPaths | None, P
 
 def warn(message: str) -> None:
     """One ``warning:`` line on stderr."""
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {esc(message)}", highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager

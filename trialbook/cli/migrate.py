@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trialbook.cli.output import console, print_json, table
+from trialbook.cli.output import console, esc, print_json, table
 
 
 def _short(target: Path, new_root: Path) -> str:
@@ -46,6 +46,6 @@ def register(app: typer.Typer) -> None:
         report.columns[-1].overflow = "fold"
         console.print(report)
         for warning in plan.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
         if dry_run:
             console.print("dry run: nothing was written", style="dim")

@@ -8,7 +8,9 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from trialbook.errors import ExitCode
 from trialbook.jsonio import dumps
@@ -17,6 +19,12 @@ console = Console()
 err_console = Console(stderr=True)
 #: Set by the entry point when ``--json`` is on the command line: errors are then JSON too.
 json_errors = False
+
+
+def esc(value: object) -> str:
+    """``value`` as text rich prints literally: names, reasons and paths come from files anyone wrote,
+    and a ``[/x]`` in them must neither vanish as markup nor crash the command (MarkupError)."""
+    return escape(str(value))
 
 
 def print_json(obj: Any) -> None:
@@ -31,7 +39,7 @@ def print_error(message: str, code: int) -> None:
         sys.stderr.write(dumps({"error": message, "exit_code": int(code)}).decode("utf-8") + "\n")
         sys.stderr.flush()
     else:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
@@ -41,10 +49,10 @@ def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table with ``columns`` and ``rows`` (None shown as an em dash)."""
-    t = Table(title=title, title_justify="left")
+    """A rich table with ``columns`` and ``rows`` (None shown as an em dash); cells are plain text."""
+    t = Table(title=esc(title) if title is not None else None, title_justify="left")
     for col in columns:
-        t.add_column(col)
+        t.add_column(esc(col))
     for row in rows:
-        t.add_row(*("—" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row))
+        t.add_row(*(Text("—" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))) for v in row))
     return t

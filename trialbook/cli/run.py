@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from trialbook.block.init import find_block
-from trialbook.cli.output import console, err_console, fail, print_json, table
+from trialbook.cli.output import console, err_console, esc, fail, print_json, table
 from trialbook.cli.progress import JobProgress
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.baselines import baseline_findings
@@ -41,7 +41,7 @@ def print_results(agg: dict[str, Any], job_dir: Path, records: list[TrialRecord]
     outcomes = ", ".join(f"{k}={v}" for k, v in agg.get("outcomes", {}).items())
     console.print(f"outcomes: {outcomes or '—'}")
     for finding in baseline_findings((r.task, r.variant, r.agent, r.outcome) for r in records):
-        console.print(f"[yellow]warning:[/] {finding.message}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {esc(finding.message)}", highlight=False, soft_wrap=True)
     console.print(f"job directory: {job_dir}")
 
 
@@ -129,4 +129,4 @@ def register(app: typer.Typer) -> None:
             console.print(f"Resumed job {out.job_name}: {out.n_skipped} trials were already done.")
         print_results(out.aggregate, out.job_dir, out.records)
         for name, err in report.step_errors.items():
-            err_console.print(f"[yellow]warning:[/] post-run step {name} failed: {err}")
+            err_console.print(f"[yellow]warning:[/] post-run step {name} failed: {esc(err)}")

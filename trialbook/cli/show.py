@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from trialbook.cli.indexing import reported_warnings, warn, where
-from trialbook.cli.output import console, print_json, table
+from trialbook.cli.output import console, esc, print_json, table
 from trialbook.index.locate import existing_path, resolve_job
 from trialbook.model.outcome import ERROR_OUTCOMES
 from trialbook.results.show import ShownSummary, show_job, show_path
@@ -31,18 +31,19 @@ def _pct(v: float | None) -> str | None:
 def print_summary(s: dict[str, Any], *, tasks: bool | None = None) -> None:
     """The summary as rich tables: job line, variants, and per-task tables for small jobs."""
     ks = [str(k) for k in range(1, int(s.get("k_max") or 1) + 1)]
+    where = f"[{s['layout']}, {s.get('status') or 'unknown status'}]"
     console.print(
-        f"[bold]{s['job']}[/]  [{s['layout']}, {s.get('status') or 'unknown status'}]  "
+        f"[bold]{esc(s['job'])}[/]  {esc(where)}  "
         f"{s['n_trials']} trials counted of {s['n_trials_listed']} listed, {s['n_variants']} variants, "
         f"{s['n_tasks']} tasks, {s['failures']} failures, success {_pct(s['overall_success_rate']) or '—'}",
         highlight=False)
     if s.get("started_at") or s.get("experiment"):
         console.print(f"experiment {s.get('experiment') or '—'}  started {s.get('started_at') or '—'}  "
-                      f"finished {s.get('finished_at') or '—'}", highlight=False, style="dim")
+                      f"finished {s.get('finished_at') or '—'}", highlight=False, style="dim", markup=False)
     for finding in s.get("baseline_findings") or []:
-        console.print(f"[yellow]warning:[/] {finding['message']}", highlight=False)
+        console.print(f"[yellow]warning:[/] {esc(finding['message'])}", highlight=False)
     if s.get("analysis_dir"):
-        console.print(f"job analysis: {s['analysis_dir']}", highlight=False, style="dim")
+        console.print(f"job analysis: {s['analysis_dir']}", highlight=False, style="dim", markup=False)
     rows = [(v["variant"], v["n_trials"], v["n_success"], _pct(v["success_rate"]), v["mean_reward"],
              *(_pct(v["pass_at_k"].get(k)) for k in ks), v["n_errors"]) for v in s["variants"]]
     t = table("Variants", ["variant", "trials", "resolved", "success", "mean reward",

@@ -15,9 +15,14 @@ from trialbook.index.access import open_for_query
 from trialbook.index.db import QUERY_MAX_ROWS, QUERY_TIMEOUT_S, run_limited_query, table_columns
 
 
+def _shown(value: object) -> object:
+    """A value as printed: a blob as its SQL literal ``X'0A1B'`` (JSON has no bytes; no terminal garbage)."""
+    return f"X'{value.hex().upper()}'" if isinstance(value, bytes) else value
+
+
 def _print_rows_json(columns: list[str], rows: list[tuple]) -> None:
     """Rows as JSON objects with keys in the query's column order (not sorted)."""
-    data = [dict(zip(columns, r, strict=True)) for r in rows]
+    data = [{c: _shown(v) for c, v in zip(columns, r, strict=True)} for r in rows]
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n")
 
 
@@ -60,11 +65,11 @@ def register(app: typer.Typer) -> None:
             result = run_limited_query(conn, query, timeout_s=timeout, max_rows=max_rows)
         finally:
             conn.close()
-        note = (f"only the first {max_rows} rows (--max-rows to see more)" if result.truncated else None)
+        note = result.truncated
         if json_out:
             _print_rows_json(result.columns, result.rows)
             if note:
                 err_console.print(f"note: {note}", highlight=False)
             return
-        console.print(table(None, result.columns, result.rows))
+        console.print(table(None, result.columns, [tuple(_shown(v) for v in r) for r in result.rows]))
         console.print(f"{len(result.rows)} row(s)" + (f"; {note}" if note else ""), style="dim")

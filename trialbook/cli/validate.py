@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from trialbook.cli.output import console, fail, print_json, table
+from trialbook.cli.output import console, esc, fail, print_json, table
 from trialbook.errors import SourceError
 from trialbook.model.atif_validate import validate_file
 
@@ -37,6 +37,6 @@ def validate(
         report.columns[0].overflow = "fold"  # long JSON paths wrap instead of being cut
         console.print(report)
     else:
-        console.print(f"[green]{file}: valid ATIF[/]", highlight=False)
+        console.print(f"[green]{esc(file)}: valid ATIF[/]", highlight=False)
     if violations:
         raise typer.Exit(1)

@@ -185,34 +185,57 @@ def open_readonly(path: Path) -> sqlite3.Connection:
 #: Defaults of ``trialbook sql``: a query stops after this long, and returns at most this many rows.
 QUERY_TIMEOUT_S = 10.0
 QUERY_MAX_ROWS = 10_000
+#: Largest single value (string or blob) a query may build, and largest result kept: a query
+#: like ``randomblob(1e9)`` or a doubling recursive CTE fails at once instead of filling memory.
+QUERY_MAX_VALUE_BYTES = 16 * 1024 * 1024
+QUERY_MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
 class QueryResult:
-    """Columns (in the query's order), rows, and whether rows were cut at the row cap."""
+    """Columns (in the query's order), rows, and whether rows were cut (``truncated``: why, else None)."""
 
     columns: list[str]
     rows: list[tuple]
-    truncated: bool = False
+    truncated: str | None = None
 
 
 def run_readonly_query(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
     """Run one read-only statement; returns (column names, rows). Writes raise ReadOnlyQueryError."""
-    result = run_limited_query(conn, sql, params, timeout_s=None, max_rows=None)
+    result = run_limited_query(conn, sql, params, timeout_s=None, max_rows=None, max_bytes=None)
     return result.columns, result.rows
+
+
+def _value_size(value: object) -> int:
+    return len(value) if isinstance(value, str | bytes) else 8
 
 
 def run_limited_query(conn: sqlite3.Connection, sql: str, params: tuple = (), *,
                       timeout_s: float | None = QUERY_TIMEOUT_S,
-                      max_rows: int | None = QUERY_MAX_ROWS) -> QueryResult:
-    """Run one read-only statement within a time limit and a row cap (a runaway query cannot hang or
-    exhaust memory); errors name what is wrong, and an unknown column lists the known ones."""
+                      max_rows: int | None = QUERY_MAX_ROWS,
+                      max_bytes: int | None = QUERY_MAX_RESULT_BYTES) -> QueryResult:
+    """Run one read-only statement within a time limit, a row cap and a size cap (a runaway query
+    can neither hang nor exhaust memory); errors name what is wrong, and an unknown column lists
+    the known ones. Rows past a cap are not fetched; ``truncated`` says which cap cut them."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     if deadline is not None:
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    old_length = conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, QUERY_MAX_VALUE_BYTES) if max_bytes else None
+    rows: list[tuple] = []
+    truncated: str | None = None
     try:
         cur = conn.execute(sql, params)
-        rows = cur.fetchmany(max_rows + 1) if max_rows is not None else cur.fetchall()
+        size = 0
+        for row in cur:  # one row at a time: the caps apply before memory fills
+            if max_rows is not None and len(rows) >= max_rows:
+                truncated = f"only the first {max_rows:,} rows (--max-rows to see more)"
+                break
+            size += sum(_value_size(v) for v in row)
+            if max_bytes is not None and size > max_bytes:
+                truncated = (f"only the first {len(rows):,} rows: the result passed "
+                             f"{max_bytes // (1024 * 1024)} MiB (select fewer columns or rows)")
+                break
+            rows.append(tuple(row))
     except sqlite3.ProgrammingError as exc:  # e.g. more than one statement
         raise TrialbookError(f"SQL error: {exc}") from None
     except sqlite3.DatabaseError as exc:
@@ -223,15 +246,19 @@ def run_limited_query(conn: sqlite3.Connection, sql: str, params: tuple = (), *,
             raise ReadOnlyQueryError(
                 "refused: the index is read-only here (it is derived from the files; "
                 "change the files and run `trialbook reindex`)") from None
+        if "too big" in msg and old_length is not None:
+            raise TrialbookError(f"SQL query stopped: it built a value over "
+                                 f"{QUERY_MAX_VALUE_BYTES // (1024 * 1024)} MiB ({msg})") from None
         if msg.startswith("no such column"):
             msg += "; " + _known_columns(conn, sql)
         raise TrialbookError(f"SQL error: {msg}") from None
     finally:
         if deadline is not None:
             conn.set_progress_handler(None, 0)
-    truncated = max_rows is not None and len(rows) > max_rows
+        if old_length is not None:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, old_length)
     columns = [d[0] for d in cur.description or ()]
-    return QueryResult(columns, [tuple(r) for r in rows[:max_rows]], truncated)
+    return QueryResult(columns, rows, truncated)
 
 
 def table_columns(conn: sqlite3.Connection) -> dict[str, tuple[str, list[str]]]:

@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from trialbook import secrets
+from trialbook import secrets, yamlio
 from trialbook.errors import ConfigError
 from trialbook.model.schemas import register_schema
 from trialbook.run.config_errors import format_errors
@@ -25,6 +24,24 @@ from trialbook.secrets import CREDENTIAL_KEY, REDACTED
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+#: What a variable name of ``env:`` may look like (bwrap and the shell accept no other).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Each ``env:`` value, once ``${VAR}`` is expanded, and all of them together, travel on the
+#: sandbox's command line, where the kernel takes at most 128 KiB per argument and ~2 MiB in all.
+MAX_ENV_VALUE_BYTES = 64 * 1024
+MAX_ENV_TOTAL_BYTES = 1024 * 1024
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    """Names a sandbox can set, values without NUL bytes (static checks; sizes: :func:`runtime_problems`)."""
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a variable name (letters, digits and '_', not a digit first)")
+        if "\0" in value:
+            raise ValueError(f"{name}: the value holds a NUL byte")
+    return env
 
 
 class TasksConfig(_Strict):
@@ -56,6 +73,11 @@ class VariantConfig(_Strict):
     api_key_env: str | None = Field(default=None, description="Name of the env var holding the API key")
     env: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict, description="Agent-specific settings")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
 
     @field_validator("name")
     @classmethod
@@ -121,13 +143,26 @@ class EnvironmentConfig(_Strict):
     type: Literal["local"] = "local"
     network: bool = False
     env: dict[str, str] = Field(default_factory=dict, description="Extra env vars inside the sandbox")
-    ro_binds: list[str] = Field(default_factory=list, description="Extra host paths mounted read-only")
+    ro_binds: list[str] = Field(default_factory=list, description="Extra host paths mounted read-only (absolute)")
     limits: LimitsConfig = Field(default_factory=LimitsConfig,
                                  description="Limits of a trial whose task.toml asks for none")
     max_limits: MaxLimitsConfig = Field(default_factory=MaxLimitsConfig,
                                         description="Caps on what a task.toml [environment] may ask for")
 
     _effective: dict[Limits, Limits] = PrivateAttr(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+    @field_validator("ro_binds")
+    @classmethod
+    def _absolute(cls, paths: list[str]) -> list[str]:
+        for p in paths:
+            if not p.startswith("/") or "\0" in p:
+                raise ValueError(f"{p!r} must be an absolute path (mounted at the same place in the sandbox)")
+        return paths
 
     def effective_limits(self, requested: Limits) -> Limits:
         """A task's limits: its request (or the default), capped (computed once per distinct request)."""
@@ -139,7 +174,7 @@ class EnvironmentConfig(_Strict):
 
 
 class RetriesConfig(_Strict):
-    infra_error: int = Field(default=0, ge=0)
+    infra_error: int = Field(default=0, ge=0, le=100, description="Reruns of a trial after an infra_error")
 
 
 class OutputConfig(_Strict):
@@ -184,8 +219,6 @@ class IndexConfig(_Strict):
 #: Upper bounds that catch typos (``attempts: 100000000``) before a plan fills the memory.
 MAX_ATTEMPTS = 10_000
 MAX_CONCURRENCY = 1_024
-#: A config whose YAML aliases expand to more nodes than this is refused (an alias bomb).
-MAX_YAML_NODES = 100_000
 
 
 class BlockConfig(_Strict):
@@ -246,52 +279,8 @@ def parse_config(data: Any, path: Path, text: str | None = None) -> BlockConfig:
 
 
 def read_yaml(path: Path) -> Any:
-    """Safe-load a YAML file; a missing file or a YAML syntax error is a :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path, not_found=True) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}invalid YAML: {problem}", path) from None
-    if _expanded_size(data, MAX_YAML_NODES) > MAX_YAML_NODES:
-        raise ConfigError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values (an alias bomb?); "
-                          "write the values out", path)
-    return data
-
-
-def _expanded_size(data: Any, limit: int) -> int:
-    """How many values ``data`` holds once aliases are expanded, counting no further than ``limit``.
-
-    PyYAML shares aliased objects, so the data is small in memory; a consumer that walks or
-    copies it (validation, the job snapshot) would expand it. Sizes are memoised per object.
-    """
-    sizes: dict[int, int] = {}
-
-    def size(node: Any, depth: int) -> int:
-        if depth > 200:  # deeper than any config: count it as too big
-            return limit + 1
-        if not isinstance(node, dict | list):
-            return 1
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        sizes[key] = limit + 1  # a cycle is too big
-        total = 1
-        for item in (node.values() if isinstance(node, dict) else node):
-            total += size(item, depth + 1)
-            if total > limit:
-                break
-        sizes[key] = total
-        return total
-
-    return size(data, 0)
+    """Safe-load a YAML file (:func:`trialbook.yamlio.read_yaml`): problems are a :class:`ConfigError`."""
+    return yamlio.read_yaml(path, ConfigError)
 
 
 def load_config(path: str | Path) -> BlockConfig:
@@ -355,11 +344,20 @@ def runtime_problems(config: BlockConfig) -> list[str]:
     places = [(f"environment.env.{k}", v) for k, v in config.environment.env.items()]
     for variant in config.variants:
         places += [(f"variant {variant.name}: env.{k}", v) for k, v in variant.env.items()]
+    total = 0
     for where, value in places:
         try:
-            expand_env(value)
+            size = len(expand_env(value).encode("utf-8", "surrogateescape"))
         except ConfigError as exc:
             problems.append(f"{where}: {exc.message}")
+            continue
+        total += size
+        if size > MAX_ENV_VALUE_BYTES:
+            problems.append(f"{where}: the value is {size:,} bytes, over the {MAX_ENV_VALUE_BYTES // 1024} KiB "
+                            "an environment variable may hold (put it in a file under ro_binds)")
+    if total > MAX_ENV_TOTAL_BYTES:
+        problems.append(f"env: the values add up to {total:,} bytes, over the {MAX_ENV_TOTAL_BYTES // 1024} KiB "
+                        "the sandbox's command line can carry (put them in files under ro_binds)")
     return problems
 
 

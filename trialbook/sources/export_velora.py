@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 
 from trialbook.errors import SourceError
 from trialbook.grading.benchmark_type import detect_benchmark_type
@@ -42,6 +41,7 @@ from trialbook.sources.atif_to_openhands import to_history
 from trialbook.sources.base import TrialView, get_reader
 from trialbook.sources.swe_outcome import instance_entry
 from trialbook.sources.velora import EXPORT_KEY, OverwriteRefusedError, model_key, run_dir
+from trialbook.yamlio import read_yaml_or_none
 
 #: OpenHands-style error class written for each error outcome (the velora reader classifies it back).
 ERROR_NAMES: dict[Outcome, str] = {
@@ -71,10 +71,7 @@ class ExportResult:
 
 def job_dataset_name(job_dir: Path, job_name: str) -> str:
     """The name spec 002's benchmark detection looks at: the job config's tasks.dataset_name / instances / path."""
-    try:
-        config = yaml.safe_load((job_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        config = None
+    config = read_yaml_or_none(job_dir / "config.yaml")
     tasks = config.get("tasks") if isinstance(config, dict) else None
     if isinstance(tasks, dict):
         for key in ("dataset_name", "instances", "path"):

@@ -27,7 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from trialbook.errors import SourceError
@@ -46,6 +45,7 @@ from trialbook.sources.miniswe_messages import (
 from trialbook.sources.safe import SafeTree
 from trialbook.sources.swe_outcome import EvalResult, classify_error, not_evaluated
 from trialbook.sources.swebench_logs import InstanceEval, model_evaluations
+from trialbook.yamlio import load_yaml
 
 AGENT = "mini-swe-agent"
 #: Exit statuses after which the submission is graded (a hit step/cost limit is an outcome, not a crash).
@@ -101,8 +101,8 @@ def _read_exit_statuses(batch: Path, tree: SafeTree) -> dict[str, str]:
         if not path.name.startswith("exit_statuses"):
             continue
         try:
-            data = yaml.safe_load(tree.read_text(path))
-        except (SourceError, yaml.YAMLError):
+            data = load_yaml(tree.read_text(path), path, SourceError)
+        except SourceError:
             continue
         by_status = data.get("instances_by_exit_status") if isinstance(data, dict) else None
         for status, ids in (by_status or {}).items() if isinstance(by_status, dict) else ():

@@ -10,7 +10,6 @@ import os
 import warnings
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from trialbook.errors import SourceError
@@ -20,6 +19,7 @@ from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
 from trialbook.sources.safe import SafeTree, utf8_name
+from trialbook.yamlio import read_yaml_or_none
 
 
 def _is_job_dir(path: Path) -> bool:
@@ -75,10 +75,7 @@ def _trial_dirs(job_dir: Path) -> list[Path]:
 
 def _experiment(job_dir: Path) -> str | None:
     """The block name: ``name:`` of the job's config snapshot, else the block directory's name."""
-    try:
-        data = yaml.safe_load((job_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # a damaged snapshot only loses the name
-        data = None
+    data = read_yaml_or_none(job_dir / "config.yaml")
     name = data.get("name") if isinstance(data, dict) else None
     if name:
         return str(name)

@@ -172,7 +172,7 @@ def _build(spec: SiteSpec, state: dict[str, Any], stats: BuildStats, workers: in
     entries, tasks = [], []
     conn = open_readonly(spec.db)
     try:
-        rows = conn.execute("SELECT * FROM jobs ORDER BY started_at IS NULL, started_at DESC, job_name").fetchall()
+        rows = conn.execute("SELECT * FROM all_jobs ORDER BY started_at IS NULL, started_at DESC, job_name").fetchall()
         for row in rows:
             entry, page, trial_rows = job_data(conn, row)
             jid = entry["id"]

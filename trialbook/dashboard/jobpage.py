@@ -85,7 +85,7 @@ def job_data(conn: sqlite3.Connection, row: sqlite3.Row) -> tuple[dict[str, Any]
     entry = job_entry(row, summary)
     trials = conn.execute(
         "SELECT trial_path, task_slug, variant_slug, attempt, outcome, reward, duration_s, total_tokens,"
-        " cost_usd, n_turns, error, trial_name FROM trials WHERE job_name = ?"
+        " cost_usd, n_turns, error, trial_name FROM all_trials WHERE job_name = ?"
         " ORDER BY task_slug, variant_slug, attempt, trial_name", (row["job_name"],)).fetchall()
     errors = Counter(t for t in (error_type(r["outcome"], r["error"]) for r in trials) if t)
     variants = summary.get("variants") or []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import ExceptionInfo, TrialRecord
 from trialbook.model.usage import Usage
-from trialbook.results.aggregate import aggregate
 
 
 def rec(task: str, variant: str, attempt: int, outcome: Outcome, reward: float | None = None,

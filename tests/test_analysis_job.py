@@ -158,8 +158,8 @@ def test_reproduce_from_config_snapshot(tier_job: Path, tmp_path: Path) -> None:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     if shutil.which("bwrap") is None:
         pytest.skip("bubblewrap (bwrap) is not installed")
+    from trialbook.app.pipeline import run_block
     from trialbook.cli.demo import create_demo_block
-    from trialbook.run.pipeline import run_block
 
     root = create_demo_block(tmp_path_factory.mktemp("demo") / "block")
     return root, run_block(root / "config.yaml", "demo")
@@ -207,7 +207,7 @@ def test_cli_and_script(demo: tuple[Path, Any]) -> None:
 
 @requires_bwrap
 def test_analysis_disabled_in_config(tmp_path: Path) -> None:
-    from trialbook.run.pipeline import run_block
+    from trialbook.app.pipeline import run_block
 
     root = make_example_block(tmp_path, tasks=["hello-world"], analysis={"enabled": False, "gold": None})
     report = run_block(root / "config.yaml", "j")

@@ -12,14 +12,14 @@ from pathlib import Path
 import orjson
 import pytest
 
+from trialbook.app.pipeline import run_block
 from trialbook.cli.demo import create_demo_block
 from trialbook.inspect import NO_LOG_MESSAGE, analyze_file, analyze_trial, sniff_file, trial_list
 from trialbook.inspect.analyze import read_job_at
 from trialbook.jsonio import write_json
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import TrialRecord
-from trialbook.run.pipeline import run_block
-from trialbook.sources.base import get_reader
+from trialbook.sources.registry import get_reader
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PIER_JOB = FIXTURES / "pier_copilot" / "jobs" / "copilot-demo"

@@ -15,21 +15,21 @@ import pytest
 import yaml
 from conftest import requires_bwrap
 
+from trialbook.app.archive_step import archive_job, run_info_from_job
+from trialbook.app.pipeline import run_block
 from trialbook.archive import archive as archive_mod
 from trialbook.archive import index as index_mod
 from trialbook.archive.archive import _claim, create_archive, repair_index
 from trialbook.archive.index import list_archives, read_index
-from trialbook.archive.step import archive_job, run_info_from_job
 from trialbook.errors import ConfigError
 from trialbook.layout.paths import BlockPaths
-from trialbook.run.pipeline import run_block
 
 pytestmark = requires_bwrap
 
 WORKER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from trialbook.archive.step import archive_job
+    from trialbook.app.archive_step import archive_job
     from trialbook.layout.paths import BlockPaths
     root, go, n, crash = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     if crash:  # die (no cleanup, like kill -9) at the named step of the archive

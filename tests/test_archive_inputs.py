@@ -16,16 +16,16 @@ import pytest
 import yaml
 from conftest import requires_bwrap, write_task
 
+from trialbook.app.archive_step import archive_job
+from trialbook.app.pipeline import run_block
+from trialbook.app.swe_demo import build_example_repo, example_dir
 from trialbook.archive import inputs as inputs_mod
 from trialbook.archive.inputs import copy_inputs
 from trialbook.archive.restore import restore_archive
-from trialbook.archive.step import archive_job
 from trialbook.block.init import init_block
 from trialbook.errors import ConfigError
 from trialbook.jsonio import read_json
 from trialbook.layout.paths import BlockPaths
-from trialbook.run.pipeline import run_block
-from trialbook.run.swe.example import build_example_repo, example_dir
 from trialbook.run.tasks import load_harbor_dataset
 
 EXAMPLES = ["broken-verifier", "count-words", "fix-the-bug", "hello-world", "make-script"]

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from conftest import requires_bwrap, write_task
 
-from trialbook.archive.step import archive_job
+from trialbook.app import pipeline
+from trialbook.app.archive_step import archive_job
+from trialbook.app.pipeline import register_post_run, run_block
 from trialbook.layout.paths import BlockPaths
-from trialbook.run import pipeline
-from trialbook.run.pipeline import register_post_run, run_block
 
 pytestmark = requires_bwrap
 
@@ -99,7 +99,6 @@ def test_run_writes_complete_archive_index_entry_and_status(block_factory) -> No
 
 def test_archive_is_the_last_post_run_step(block_factory, monkeypatch) -> None:
     root = block_factory(tasks=["hello-world"])
-    pipeline._load_builtin_steps()
     monkeypatch.setattr(pipeline, "POST_RUN_STEPS", list(pipeline.POST_RUN_STEPS))
     seen: list[str] = []
 

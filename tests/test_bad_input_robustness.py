@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import make_block, requires_bwrap, write_task
 
+from trialbook.config import load_config
 from trialbook.errors import ConfigError, TaskError
+from trialbook.grading.reward import verdict_from_files
 from trialbook.model.numbers import mean
-from trialbook.run.config import load_config
 from trialbook.run.job import unused_job_name
 from trialbook.run.tasks import load_harbor_task
-from trialbook.run.verifiers.reward import verdict_from_files
 
 TB = [sys.executable, "-m", "trialbook.cli.main"]
 
@@ -213,7 +213,7 @@ def test_markup_in_names_and_reasons_is_printed_as_text(tmp_path: Path) -> None:
 
 def test_env_and_ro_binds_that_would_fail_every_trial_are_config_errors(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from trialbook.run.config import runtime_problems
+    from trialbook.config import runtime_problems
 
     base = "kind: eval\ntasks: {path: .}\nvariants: [{name: a, agent: nop, env: {V: '${TB_BIG}'}}]\n"
     for extra, problem in (("environment: {env: {A=B: x}}", "line 4: environment.env: 'A=B' is not a variable name"),

@@ -12,8 +12,8 @@ from conftest import EXAMPLE_TASKS, write_task
 
 from trialbook.block.init import init_block
 from trialbook.block.status import read_status, update_status
+from trialbook.config import REDACTED, load_config, redact_config
 from trialbook.errors import ConfigError, TaskError
-from trialbook.run.config import REDACTED, load_config, redact_config
 from trialbook.run.tasks import load_harbor_dataset, load_harbor_task
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from trialbook.config import load_config
 from trialbook.errors import ConfigError
-from trialbook.run.config import load_config
 
 
 def test_every_error_with_line_numbers_and_suggestions(tmp_path: Path) -> None:

@@ -31,9 +31,9 @@ from dashboard_trees import (
     write_live_job,
 )
 
+from trialbook.app.show import show_path
 from trialbook.dashboard import resolve_site
 from trialbook.dashboard.jobpage import job_id, trial_id
-from trialbook.results.show import show_path
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

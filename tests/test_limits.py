@@ -12,12 +12,12 @@ import yaml
 from conftest import make_block, requires_bwrap, write_task
 from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
 
+from trialbook.config import EnvironmentConfig, load_config
 from trialbook.errors import ConfigError, TaskError
-from trialbook.run.config import EnvironmentConfig, load_config
+from trialbook.model.limits import Limits, human, parse_size, task_requests
 from trialbook.run.environments import cgroups
 from trialbook.run.environments.capture import PipeReader
 from trialbook.run.environments.guard import disk_usage
-from trialbook.run.environments.limits import Limits, human, parse_size, task_requests
 from trialbook.run.tasks import load_harbor_task
 
 MiB, GiB = 1024**2, 1024**3
@@ -197,7 +197,7 @@ def test_runaway_trials_are_stopped_alone(unprivileged: bool) -> None:
 @requires_bwrap
 def test_root_without_writable_cgroups_falls_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """As root on a machine whose cgroupfs cannot be written: rlimits and the watchdog contain memory."""
-    from trialbook.run.pipeline import run_block
+    from trialbook.app.pipeline import run_block
 
     monkeypatch.setattr(cgroups, "available_mode", lambda: "none")
     root = _job(tmp_path, {"hog": "", "hogs": "", "calm": ""}, {"memory": "512MiB", "pids": 64})
@@ -256,7 +256,7 @@ def test_pipe_reader_keeps_the_cap_and_counts_the_rest() -> None:
 
 @requires_bwrap
 def test_default_output_limit_keeps_50_mib(tmp_path: Path) -> None:
-    from trialbook.run.pipeline import run_block
+    from trialbook.app.pipeline import run_block
 
     root = make_block(tmp_path, tasks=["hello-world"], variants=[
         {"name": "loud", "agent": "command", "command": "head -c 60000000 /dev/zero | tr '\\0' x"}])
@@ -274,9 +274,9 @@ def test_default_output_limit_keeps_50_mib(tmp_path: Path) -> None:
 def test_old_bubblewrap_gets_a_per_trial_tmp_counted_as_storage(monkeypatch: pytest.MonkeyPatch,
                                                                  tmp_path: Path) -> None:
     """A bubblewrap without ``--size`` (before 0.5): /tmp is a directory of the trial, under its storage limit."""
+    from trialbook.app.pipeline import run_block
     from trialbook.run import trial
     from trialbook.run.environments import local
-    from trialbook.run.pipeline import run_block
 
     monkeypatch.setattr(local, "bwrap_sizes_tmpfs", lambda: False)
     monkeypatch.setattr(trial, "bwrap_sizes_tmpfs", lambda: False)

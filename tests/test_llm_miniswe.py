@@ -26,12 +26,12 @@ from scripted_llm_server import (
     tool_call,
 )
 
+from trialbook.app.pipeline import run_block
 from trialbook.errors import ConfigError
 from trialbook.jsonio import read_json
 from trialbook.model.atif_validate import validate_trajectory
 from trialbook.model.trajectory import parse_trajectory
 from trialbook.run.llm_log import conversation_from_log, read_litellm_log
-from trialbook.run.pipeline import run_block
 from trialbook.run.scheduler import JobCancelled, JobRunner, prepare_job
 
 pytestmark = requires_bwrap
@@ -334,8 +334,8 @@ def test_bad_variants_fail_at_job_start(tmp_path: Path, api_key: str, patch: dic
 def test_example_llm_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib import resources
 
+    from trialbook.config import load_config
     from trialbook.run.agents.base import get_agent
-    from trialbook.run.config import load_config
 
     cfg = load_config(Path(str(resources.files("trialbook.examples").joinpath("llm", "config.yaml"))))
     (v,) = cfg.variants

@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from trialbook.app.pipeline import run_block
 from trialbook.cli.demo import create_demo_block
 from trialbook.cli.main import app
+from trialbook.exports.migrate import migrate
+from trialbook.exports.velora import export_job
 from trialbook.jsonio import write_json
+from trialbook.model.aggregate import aggregate
 from trialbook.model.atif_validate import validate_trajectory
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import dump_trajectory
-from trialbook.results.aggregate import aggregate
-from trialbook.run.pipeline import run_block
 from trialbook.sources import detect_layout, get_reader, open_source
 from trialbook.sources.base import JobView
-from trialbook.sources.export_velora import export_job
-from trialbook.sources.migrate import migrate
 from trialbook.sources.velora import EXPORT_KEY, MIGRATION_KEY, OverwriteRefusedError, model_key
 
 FIXTURES = Path(__file__).parent / "fixtures"

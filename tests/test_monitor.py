@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from conftest import requires_bwrap, write_task
 
-from trialbook.archive.monitor import FinishedTrial, Monitor, build_snapshot, render_markdown
+from trialbook.app.pipeline import run_block
 from trialbook.errors import JobLockedError
 from trialbook.jsonio import write_json
 from trialbook.layout.paths import BlockPaths, JobPaths
 from trialbook.model.trial import TrialRecord
 from trialbook.run.job import JobLock
-from trialbook.run.pipeline import run_block
+from trialbook.run.monitor import FinishedTrial, Monitor, build_snapshot, render_markdown
 
 
 def iso(ts: float) -> str:

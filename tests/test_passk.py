@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trialbook.results.passk import pass_at_k, pass_at_k_table, pass_at_k_task
+from trialbook.model.passk import pass_at_k, pass_at_k_table, pass_at_k_task
 
 
 @pytest.mark.parametrize(

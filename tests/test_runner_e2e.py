@@ -17,10 +17,10 @@ import pytest
 import yaml
 from conftest import requires_bwrap, write_task
 
+from trialbook.app.pipeline import run_block
 from trialbook.errors import JobConfigChangedError, JobLockedError
 from trialbook.jsonio import read_json
 from trialbook.run.job import JobLock
-from trialbook.run.pipeline import run_block
 from trialbook.run.scheduler import prepare_job, run_job
 
 pytestmark = requires_bwrap

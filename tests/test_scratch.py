@@ -17,7 +17,8 @@ import yaml
 from conftest import requires_bwrap, write_task
 from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
 
-from trialbook.run.scratch import TrialScratch, harvest, read_capped
+from trialbook.run.scratch import TrialScratch, harvest
+from trialbook.untrusted import read_capped
 
 
 def _in_thread(fn, *args, timeout: float = 10.0, **kwargs):  # noqa: ANN001, ANN202 - test helper

@@ -14,7 +14,7 @@ from conftest import make_block, requires_bwrap
 from scripted_llm_server import ScriptedLLMServer, http_error
 
 from trialbook import secrets
-from trialbook.run.config import redact_config
+from trialbook.config import redact_config
 
 KEY_ENV = "TRIALBOOK_TEST_PROVIDER_KEY"
 

@@ -15,9 +15,9 @@ from conftest import make_block, requires_bwrap
 from hf_tiny import write_cached_model
 from scripted_llm_server import SUBMIT, ScriptedLLMServer, tool_call
 
+from trialbook.app.pipeline import run_block
 from trialbook.errors import ConfigError
 from trialbook.jsonio import read_json
-from trialbook.run.pipeline import run_block
 from trialbook.sft import ConvertOptions
 from trialbook.sft.job import convert_job
 

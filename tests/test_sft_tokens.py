@@ -19,8 +19,8 @@ import pytest
 from hf_tiny import CHATML, WITH_SPECIALS, corpus, write_cached_model, write_tokenizer
 from test_sft_cases import CASES
 
+from trialbook.config import SftConversionConfig
 from trialbook.errors import ConfigError
-from trialbook.run.config import SftConversionConfig
 from trialbook.sft import ConvertOptions, convert
 from trialbook.sft.chat_template import ChatTemplate
 from trialbook.sft.hf_files import find_hf_tokenizer, hf_tokenizer_files

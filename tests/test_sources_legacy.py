@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import Outcome
-from trialbook.results.aggregate import aggregate
 from trialbook.sources import detect_layout, open_source
 from trialbook.sources.base import JobView
 

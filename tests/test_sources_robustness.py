@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from trialbook.errors import SourceError, TrialbookError
 from trialbook.jsonio import dumps
+from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import Outcome
-from trialbook.results.aggregate import aggregate
 from trialbook.results.summary import summarize_job
 from trialbook.sources import detect_layout, get_reader, open_source
 from trialbook.sources.base import _READERS, _load_readers

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from trialbook.model.aggregate import aggregate
 from trialbook.model.atif_validate import validate_trajectory
 from trialbook.model.outcome import Outcome
-from trialbook.results.aggregate import aggregate
 from trialbook.sources import detect_layout, get_reader, open_source
 from trialbook.sources.base import JobView, TrialView
 

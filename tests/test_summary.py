@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from summary_fixtures import hand_job
 
+from trialbook.app.pipeline import run_block
+from trialbook.app.show import show_path
 from trialbook.cli.demo import create_demo_block
-from trialbook.results.show import show_path
 from trialbook.results.summary import summarize_job, write_summary
-from trialbook.run.pipeline import run_block
 from trialbook.sources import open_source
 
 FIXTURES = Path(__file__).parent / "fixtures"

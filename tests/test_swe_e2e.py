@@ -12,10 +12,10 @@ import pytest
 import yaml
 from conftest import requires_bwrap
 
+from trialbook.app.pipeline import run_block
+from trialbook.app.swe_demo import EXAMPLE_COMMITS, build_example_repo, example_dir
 from trialbook.block.init import init_block
 from trialbook.jsonio import read_json
-from trialbook.run.pipeline import run_block
-from trialbook.run.swe.example import EXAMPLE_COMMITS, build_example_repo, example_dir
 
 pytestmark = requires_bwrap
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from trialbook.app.swe_demo import EXAMPLE_COMMITS, build_example_repo, example_dir
 from trialbook.block.init import init_block
 from trialbook.errors import ConfigError, TaskError
 from trialbook.jsonio import read_json, write_json
 from trialbook.layout.paths import JobPaths
 from trialbook.model.trial import TrialRecord
 from trialbook.run.scheduler import prepare_job
-from trialbook.run.swe.example import EXAMPLE_COMMITS, build_example_repo, example_dir
 from trialbook.run.swe.instances import (
     DEFAULT_TEST_CMD,
     load_swe_instances,

@@ -42,7 +42,8 @@ from trialbook.analysis.gold import ALIASES, Gold, load_gold
 from trialbook.errors import SourceError
 from trialbook.jsonio import atomic_write_bytes, atomic_write_text, dumps
 from trialbook.layout.paths import JobPaths
-from trialbook.sources.base import JobView, open_source
+from trialbook.sources.base import JobView
+from trialbook.sources.registry import open_source
 
 CONFIG_SCHEMA = "trialbook.analysis_config/1"
 FLOAT_DIGITS = 6

@@ -49,12 +49,12 @@ from trialbook.archive.metadata import (
     task_inputs,
     versions,
 )
-from trialbook.archive.monitor import parse_ts, pid_alive
+from trialbook.config import redact_config, redact_text
 from trialbook.jsonio import atomic_write_text
 from trialbook.layout.archive_paths import TMP_PREFIX, ArchivePaths, archive, archive_dir_name
 from trialbook.layout.paths import BlockPaths, JobPaths
 from trialbook.model.trial import utc_now
-from trialbook.run.config import redact_config, redact_text
+from trialbook.run.monitor import parse_ts, pid_alive
 from trialbook.run.tasks import Task
 
 METADATA_SCHEMA = "trialbook.archive/1"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from trialbook.config import BlockConfig, parse_config
 from trialbook.errors import ConfigError
 from trialbook.layout.paths import BlockPaths
-from trialbook.run.config import BlockConfig, parse_config
 from trialbook.yamlio import read_yaml
 
 

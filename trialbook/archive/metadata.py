@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import trialbook
+from trialbook.config import REDACTED, redact_config
 from trialbook.layout.paths import BlockPaths
-from trialbook.run.config import REDACTED, redact_config
 from trialbook.run.tasks import Task
 
 GIT_TIMEOUT_S = 20.0

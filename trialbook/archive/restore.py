@@ -32,9 +32,9 @@ import yaml
 from trialbook.archive.index import find_archive, read_metadata
 from trialbook.archive.inputs import TASKS_DIR
 from trialbook.block.init import init_block
+from trialbook.config import REDACTED
 from trialbook.errors import ConfigError
 from trialbook.layout.paths import BlockPaths
-from trialbook.run.config import REDACTED
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
 _GITHUB_SHORT = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")

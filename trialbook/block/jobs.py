@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from trialbook.block.init import find_block
+from trialbook.config import load_config
 from trialbook.errors import ConfigError
-from trialbook.run.config import load_config
 
 
 def last_job_dir(jobs_dir: Path) -> Path | None:
@@ -15,7 +15,7 @@ def last_job_dir(jobs_dir: Path) -> Path | None:
     "Most recently run" is the ``started_at`` its runner wrote (a resumed job counts from its
     resume), then the directory's modification time, then the name; None when there is no job.
     """
-    from trialbook.sources.base import get_reader
+    from trialbook.sources.registry import get_reader
 
     if not jobs_dir.is_dir():
         return None

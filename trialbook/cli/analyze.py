@@ -27,7 +27,7 @@ from trialbook.inspect.analyze import (
     trial_list,
 )
 from trialbook.inspect.report import TrialReport
-from trialbook.sources.base import get_reader
+from trialbook.sources.registry import get_reader
 
 
 def _num(v: float | int | None, digits: int = 4) -> str:

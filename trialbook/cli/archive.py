@@ -11,9 +11,9 @@ import yaml
 from rich.syntax import Syntax
 from typer.core import TyperGroup
 
+from trialbook.app.archive_step import archive_job
 from trialbook.archive.index import archive_metadata
 from trialbook.archive.restore import restore_archive
-from trialbook.archive.step import archive_job
 from trialbook.block.init import find_block
 from trialbook.cli.output import console, esc, print_json
 

@@ -13,7 +13,7 @@ from trialbook.errors import ConfigError, ExitCode
 def _default_dirs(block_dir: Path | None) -> tuple[list[Path], list[str], list[str]]:
     """The task dataset of the block's config (its include/exclude filters too)."""
     from trialbook.block.init import find_block
-    from trialbook.run.config import load_config
+    from trialbook.config import load_config
 
     block = find_block(block_dir)
     config = load_config(block.config)

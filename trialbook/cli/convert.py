@@ -8,8 +8,8 @@ import typer
 
 from trialbook.block.jobs import find_job
 from trialbook.cli.output import console, print_json, table
+from trialbook.config import SftConversionConfig, load_config
 from trialbook.errors import TrialbookError
-from trialbook.run.config import SftConversionConfig, load_config
 from trialbook.sft.job import convert_job, options_from_config
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import typer
 
+from trialbook.app.pipeline import run_block
+from trialbook.app.swe_demo import create_swe_demo_block
 from trialbook.block.init import init_block
 from trialbook.cli.output import console, print_json
 from trialbook.cli.run import print_results
 from trialbook.dashboard import build_site, resolve_site
 from trialbook.errors import ConfigError
 from trialbook.model.trial import TrialRecord
-from trialbook.run.pipeline import run_block
-from trialbook.run.swe.example import create_swe_demo_block
 
 
 def create_demo_block(directory: Path) -> Path:

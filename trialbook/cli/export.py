@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
             fail(f"unknown export layout {layout!r}; known: {', '.join(LAYOUTS)}", code=ExitCode.USAGE)
         if name_by not in ("variant", "model"):
             fail("--name-by must be 'variant' or 'model'", code=ExitCode.USAGE)
-        from trialbook.sources.export_velora import export_job
+        from trialbook.exports.velora import export_job
 
         result = export_job(resolve_job_dir(job), to, benchmark=benchmark, name_by=name_by,  # type: ignore[arg-type]
                             dry_run=dry_run)

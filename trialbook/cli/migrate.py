@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         before writing anything). maxiter, version and the source path are recorded in each
         copied metadata.json under "trialbook_migration".
         """
-        from trialbook.sources.migrate import migrate
+        from trialbook.exports.migrate import migrate
 
         plan = migrate(old_dir, new_root, dry_run=dry_run)
         if json_out:

@@ -10,13 +10,13 @@ from typing import Any
 import typer
 from rich.live import Live
 
-from trialbook.archive.monitor import is_live, read_monitor, snapshot_from_job
 from trialbook.block.init import find_block
 from trialbook.cli.monitor_view import compact_view
 from trialbook.cli.output import console, err_console, fail, print_json
 from trialbook.errors import ExitCode
 from trialbook.jsonio import dumps
 from trialbook.layout.paths import BlockPaths
+from trialbook.run.monitor import is_live, read_monitor, snapshot_from_job
 
 
 def _snapshot(block: BlockPaths, job: str | None) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from trialbook.archive.monitor import is_live
+from trialbook.run.monitor import is_live
 
 
 def _dur(seconds: float | None) -> str:

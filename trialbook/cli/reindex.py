@@ -15,7 +15,7 @@ from trialbook.cli.indexing import reported_warnings, warn, where
 from trialbook.cli.output import console, fail, print_json, table
 from trialbook.errors import ExitCode
 from trialbook.index.reindex import RootSpec, reindex
-from trialbook.sources.base import detect_layout
+from trialbook.sources.registry import detect_layout
 
 
 def register(app: typer.Typer) -> None:

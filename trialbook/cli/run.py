@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from trialbook.app.pipeline import run_block
 from trialbook.block.init import find_block
 from trialbook.cli.output import console, err_console, esc, fail, print_json, table
 from trialbook.cli.progress import JobProgress
@@ -16,7 +17,6 @@ from trialbook.model.baselines import baseline_findings
 from trialbook.model.trial import TrialRecord
 from trialbook.run.environments.guard import job_warning
 from trialbook.run.overrides import RunOverrides
-from trialbook.run.pipeline import run_block
 from trialbook.run.scheduler import JobCancelled, JobSetup
 
 

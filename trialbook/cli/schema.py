@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
+from trialbook import config as _config  # noqa: F401  registers the "config" schema
 from trialbook.cli.output import console, fail, print_json
 from trialbook.errors import TrialbookError
 from trialbook.model.schemas import json_schema, schema_names
-from trialbook.run import config as _config  # noqa: F401  registers the "config" schema
 
 
 def register(app: typer.Typer) -> None:

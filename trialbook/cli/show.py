@@ -13,11 +13,11 @@ from typing import Any
 
 import typer
 
+from trialbook.app.show import ShownSummary, show_job, show_path
 from trialbook.cli.indexing import reported_warnings, warn, where
 from trialbook.cli.output import console, esc, print_json, table
 from trialbook.index.locate import existing_path, resolve_job
 from trialbook.model.outcome import ERROR_OUTCOMES
-from trialbook.results.show import ShownSummary, show_job, show_path
 
 _ERRORS = ", ".join(sorted(str(o) for o in ERROR_OUTCOMES))
 #: Per-task tables are printed when the job has at most this many tasks (else see summary.md).

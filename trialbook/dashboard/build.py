@@ -39,7 +39,7 @@ from trialbook.index.db import open_readonly
 from trialbook.index.reindex import reindex
 from trialbook.index.signatures import RACY_MARGIN_NS, files_sig
 from trialbook.model.trial import utc_now
-from trialbook.sources.base import get_reader
+from trialbook.sources.registry import get_reader
 
 STATE_VERSION = 1
 #: Build trial pages in worker processes when at least this many are to be (re)built.

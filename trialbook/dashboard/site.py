@@ -23,7 +23,7 @@ from trialbook.errors import ConfigError, TrialbookError
 from trialbook.index.locate import block_roots, find_block_or_none
 from trialbook.index.reindex import RootSpec
 from trialbook.layout.paths import BlockPaths
-from trialbook.sources.base import detect_layout
+from trialbook.sources.registry import detect_layout
 
 #: Static files of the site: package file name -> path inside the site.
 STATIC_FILES = {"index.html": "index.html", "style.css": "assets/style.css", "core.js": "assets/core.js",

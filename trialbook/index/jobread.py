@@ -20,7 +20,8 @@ from trialbook.errors import SourceError
 from trialbook.index.signatures import files_sig
 from trialbook.model.outcome import Outcome
 from trialbook.results.summary import facts_from_record
-from trialbook.sources.base import TrialView, get_reader
+from trialbook.sources.base import TrialView
+from trialbook.sources.registry import get_reader
 
 #: Run reads in worker processes when at least this many trials (estimated) are to be read.
 PARALLEL_MIN_TRIALS = 2000

@@ -23,14 +23,14 @@ from pathlib import Path
 
 from trialbook.block.init import find_block
 from trialbook.block.jobs import last_job_dir
+from trialbook.config import load_config
 from trialbook.errors import ConfigError, SourceError, TrialbookError
 from trialbook.index.access import refresh
 from trialbook.index.db import IndexCorrupt, open_readonly
 from trialbook.index.queries import job_row, last_job
 from trialbook.index.reindex import RootSpec
 from trialbook.layout.paths import BlockPaths
-from trialbook.run.config import load_config
-from trialbook.sources.base import detect_layout, get_reader
+from trialbook.sources.registry import detect_layout, get_reader
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from trialbook.index.db import is_corruption, open_writable, remove_index, write
 from trialbook.index.jobread import JobPlan, JobRead, now_ns, read_plans
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import utc_now
-from trialbook.sources.base import SourceReader, detect_layout, get_reader
+from trialbook.sources.base import SourceReader
+from trialbook.sources.registry import detect_layout, get_reader
 
 
 @dataclass

@@ -23,7 +23,8 @@ from trialbook.inspect.from_litellm import report_from_litellm_file
 from trialbook.inspect.report import TrialReport, no_log_report
 from trialbook.inspect.tails import output_tails
 from trialbook.model.trajectory import load_trajectory
-from trialbook.sources.base import JobView, SourceReader, TrialView, detect_layout, get_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
+from trialbook.sources.registry import detect_layout, get_reader
 
 FILE_KINDS = ("copilot_events", "atif", "litellm")
 

@@ -1,1 +1,1 @@
-"""Aggregation of trials into job results: counts, rewards, success rates and pass@k."""
+"""A job's results files: summary.json and summary.md built from its trials (the numbers are :mod:`trialbook.model.aggregate`'s)."""

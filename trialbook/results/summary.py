@@ -12,7 +12,7 @@ What counts (every rate says it):
   and are reported as ``failures`` / ``n_errors`` (never silently scored as 0);
 * ``mean_reward`` averages counted trials that have a reward; usage totals are sums over
   counted trials and stay null when no trial knows them (unknown is not zero);
-* ``pass_at_k`` uses the unbiased estimator of :mod:`trialbook.results.passk` for
+* ``pass_at_k`` uses the unbiased estimator of :mod:`trialbook.model.passk` for
   k = 1..``k_max``, the largest number of counted attempts of any (variant, task); null
   where undefined.
 """
@@ -27,12 +27,12 @@ from typing import Any
 
 from trialbook.jsonio import atomic_write_text, write_json
 from trialbook.layout.paths import JobPaths
+from trialbook.model.aggregate import task_counts
 from trialbook.model.baselines import baseline_findings
 from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
+from trialbook.model.passk import pass_at_k_table
 from trialbook.model.trial import TrialRecord, utc_now
-from trialbook.results.aggregate import task_counts
-from trialbook.results.passk import pass_at_k_table
 from trialbook.results.summary_md import render_summary_md
 from trialbook.sources.base import JobView
 

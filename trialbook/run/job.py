@@ -17,10 +17,10 @@ from typing import IO, Any
 
 import yaml
 
+from trialbook.config import BlockConfig, read_yaml, redact_config
 from trialbook.errors import ConfigError, JobConfigChangedError, JobLockedError
 from trialbook.jsonio import atomic_write_text, read_json, write_json
 from trialbook.layout.paths import JobPaths, trial_dir_name
-from trialbook.run.config import BlockConfig, read_yaml, redact_config
 from trialbook.run.tasks import Task
 from trialbook.run.trial import TrialPlan
 

@@ -9,7 +9,7 @@ trialbook metadata are ignored, so the logger coexists with other LiteLLM users.
 
 Secrets never reach the file: keys that name credentials (``api_key``, ``authorization``...)
 are dropped, and the call's API key, the trial's registered secrets and every secret-looking
-environment value (:func:`trialbook.run.config.redact_text`) are replaced in all strings.
+environment value (:func:`trialbook.config.redact_text`) are replaced in all strings.
 """
 
 from __future__ import annotations

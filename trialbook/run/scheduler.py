@@ -22,14 +22,14 @@ from pydantic import ValidationError
 
 from trialbook import secrets
 from trialbook.block.status import update_status
+from trialbook.config import BlockConfig, parse_config, read_yaml, runtime_problems
 from trialbook.errors import ConfigError, TrialbookError
 from trialbook.jsonio import read_json, write_json
 from trialbook.layout.paths import BlockPaths, JobPaths
+from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
-from trialbook.results.aggregate import aggregate
 from trialbook.run.agents.base import get_agent
-from trialbook.run.config import BlockConfig, parse_config, read_yaml, runtime_problems
 from trialbook.run.job import (
     JobLock,
     plan_trials,

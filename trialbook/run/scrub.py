@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialbook.run.config import redact_text
+from trialbook.config import redact_text
 from trialbook.secrets import CREDENTIAL_KEY
 
 #: Dict keys whose values are credentials; they are dropped from everything written.

@@ -16,11 +16,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from trialbook.archive.monitor import Monitor
+from trialbook.config import redact_text
 from trialbook.layout.archive_paths import session_log
 from trialbook.layout.paths import BlockPaths
 from trialbook.model.trial import TrialRecord
-from trialbook.run.config import redact_text
+from trialbook.run.monitor import Monitor
 
 if TYPE_CHECKING:
     from trialbook.run.scheduler import JobSetup, ProgressCallback

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trialbook.config import BlockConfig
 from trialbook.errors import ConfigError
 from trialbook.layout.paths import BlockPaths
-from trialbook.run.config import BlockConfig
 from trialbook.run.swe.task import dataset_label, load_swe_tasks
 from trialbook.run.tasks import Task, load_harbor_dataset
 

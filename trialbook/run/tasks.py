@@ -20,8 +20,8 @@ from typing import Any
 
 from trialbook.errors import ConfigError, TaskError
 from trialbook.layout.paths import TrialPaths, trial_dir_name
+from trialbook.model.limits import Limits, task_requests
 from trialbook.model.verdict import Verdict
-from trialbook.run.environments.limits import Limits, task_requests
 from trialbook.run.environments.local import Sandbox
 from trialbook.run.verifiers.reward import run_reward_verifier
 

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialbook import secrets
+from trialbook.config import BlockConfig, VariantConfig, expand_env
 from trialbook.jsonio import write_json
 from trialbook.layout.paths import JobPaths, TrialPaths
+from trialbook.model.limits import ENFORCED
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import ExceptionInfo, PhaseTiming, TrialRecord, utc_now
 from trialbook.model.verdict import Verdict
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult
-from trialbook.run.config import BlockConfig, VariantConfig, expand_env
 from trialbook.run.environments.guard import PhaseGuard, warn_once
-from trialbook.run.environments.limits import ENFORCED
 from trialbook.run.environments.local import Mount, Sandbox, bwrap_sizes_tmpfs, give_to_sandbox
 from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 from trialbook.run.tasks import Task

@@ -12,14 +12,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from trialbook.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
-from trialbook.run.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.sft.convert import ConvertOptions, ConvertResult, convert
 from trialbook.sft.inputs import SftInput
 from trialbook.sft.tokens import HF_PREFIX
-from trialbook.sources.base import JobView, TrialView, open_source
+from trialbook.sources.base import JobView, TrialView
+from trialbook.sources.registry import open_source
 
 
 def options_from_config(cfg: SftConversionConfig, root: Path | None = None, **overrides: object) -> ConvertOptions:

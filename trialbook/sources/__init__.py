@@ -1,26 +1,23 @@
 """Readers of results trees in every supported layout, normalised to one model.
 
-Each layout lives in its own module (``native``, ``harbor``, ``velora``, ...) and
-registers a :class:`~trialbook.sources.base.SourceReader`. ``open_source(path)`` detects
-the layout (or takes ``layout=``) and returns the jobs found there.
+Each layout lives in its own module (``native``, ``harbor``, ``velora``, ...) defining a
+:class:`~trialbook.sources.base.SourceReader`; :mod:`trialbook.sources.registry` knows them
+all: ``open_source(path)`` detects the layout (or takes ``layout=``) and returns the jobs found.
 """
 
-from trialbook.sources.base import (
-    JobView,
-    SourceReader,
-    TrialView,
-    detect_layout,
-    get_reader,
-    open_source,
-    register_reader,
-)
+from typing import Any
 
-__all__ = [
-    "JobView",
-    "SourceReader",
-    "TrialView",
-    "detect_layout",
-    "get_reader",
-    "open_source",
-    "register_reader",
-]
+from trialbook.sources.base import JobView, SourceReader, TrialView
+
+_REGISTRY_NAMES = ("detect_layout", "get_reader", "open_source", "readers", "register_reader")
+
+__all__ = ["JobView", "SourceReader", "TrialView", *_REGISTRY_NAMES]
+
+
+def __getattr__(name: str) -> Any:
+    """The registry's functions, imported on first use (a reader module imports this package)."""
+    if name in _REGISTRY_NAMES:
+        from trialbook.sources import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'trialbook.sources' has no attribute {name!r}")

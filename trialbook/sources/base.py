@@ -11,7 +11,6 @@ stable 1..n numbering ``trialbook analyze --trial N`` uses.
 
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -22,19 +21,6 @@ from typing import Any, ClassVar
 from trialbook.errors import SourceError
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
-
-#: Modules that register readers when imported, in detection order (most specific first).
-READER_MODULES: list[str] = [
-    "trialbook.sources.native",
-    "trialbook.sources.harbor",
-    "trialbook.sources.legacy",
-    # Velora before openhands: both trees hold output.jsonl, only velora's live in Run{N} dirs.
-    "trialbook.sources.velora",
-    "trialbook.sources.openhands",
-    # miniswe before swebench: a mini-swe-agent batch may contain swebench's logs/run_evaluation.
-    "trialbook.sources.miniswe",
-    "trialbook.sources.swebench",
-]
 
 
 @dataclass
@@ -161,57 +147,3 @@ def _files_in(directory: Path) -> list[Path]:
             return sorted(Path(e.path) for e in it if e.is_file(follow_symlinks=False))
     except (NotADirectoryError, FileNotFoundError, PermissionError):
         return []
-
-
-_READERS: dict[str, SourceReader] = {}
-
-
-def register_reader(cls: type[SourceReader]) -> type[SourceReader]:
-    """Class decorator: make a layout available to detection and ``--layout``."""
-    inst = cls()
-    for key in (cls.name, *cls.aliases):
-        _READERS[key] = inst
-    return cls
-
-
-def _load_readers() -> None:
-    for mod in READER_MODULES:
-        importlib.import_module(mod)
-
-
-def get_reader(layout: str) -> SourceReader:
-    """The reader named ``layout``; unknown names list the known ones."""
-    _load_readers()
-    if layout not in _READERS:
-        raise SourceError(f"unknown layout {layout!r}; known: {', '.join(sorted(_READERS))}")
-    return _READERS[layout]
-
-
-def _readers_in_detection_order() -> list[SourceReader]:
-    """Each reader once, ordered by its module's place in READER_MODULES (not import order)."""
-    unique = {id(r): r for r in _READERS.values()}.values()
-
-    def rank(reader: SourceReader) -> int:
-        module = type(reader).__module__
-        return READER_MODULES.index(module) if module in READER_MODULES else len(READER_MODULES)
-
-    return sorted(unique, key=rank)
-
-
-def detect_layout(path: Path) -> str:
-    """The first layout (in READER_MODULES order) that recognises ``path``."""
-    _load_readers()
-    if not path.exists():
-        raise SourceError("path not found", path, not_found=True)
-    for reader in _readers_in_detection_order():
-        if reader.detect(path):
-            return reader.name
-    raise SourceError("no known results layout here (tried: " + ", ".join(
-        sorted({r.name for r in _READERS.values()})) + "); use --layout to force one", path)
-
-
-def open_source(path: str | Path, layout: str | None = None) -> list[JobView]:
-    """Read every job under ``path``, detecting the layout unless ``layout`` is given."""
-    path = Path(path)
-    name = layout or detect_layout(path)
-    return get_reader(name).read(path)

@@ -48,7 +48,7 @@ from typing import Any
 
 from trialbook.errors import SourceError
 from trialbook.sources import copilot
-from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.harbor_trial import TrialDraft, identity_draft, read_trial
 from trialbook.sources.safe import SafeTree
 
@@ -182,7 +182,6 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None) -> Jo
                    meta={k: v for k, v in meta.items() if v is not None})
 
 
-@register_reader
 class HarborReader(SourceReader):
     """Harbor jobs and Pier (copilot-experiments) jobs, which share Harbor's layout."""
 

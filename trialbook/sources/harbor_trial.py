@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from trialbook.errors import SourceError
+from trialbook.grading.reward import primary_reward, rewards_from_json, rewards_from_text
 from trialbook.model.outcome import Outcome, outcome_from_reward
 from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import ExceptionInfo, PhaseTiming, TrialRecord
 from trialbook.model.usage import Usage
-from trialbook.run.verifiers.reward import primary_reward
 from trialbook.sources import copilot
 from trialbook.sources.coerce import as_dict as _dict
 from trialbook.sources.coerce import as_exact_int as _int
@@ -79,9 +79,10 @@ def _reward_file(tree: SafeTree, verifier: Path) -> tuple[str | None, dict[str, 
             continue
         try:
             if name == "reward.json":
-                return name, _rewards(tree.read_json(path)), None
-            value = _number(float(tree.read_text(path).strip()))
-            return name, ({"reward": value} if value is not None else None), None
+                rewards = rewards_from_json(tree.read_json(path), lenient=True)
+            else:
+                rewards = rewards_from_text(tree.read_text(path), lenient=True)
+            return name, rewards or None, None
         except (SourceError, ValueError) as exc:
             return name, None, f"{path}: unreadable reward: {exc}"[:300]
     return None, None, None

@@ -35,7 +35,7 @@ from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import ExceptionInfo, TrialRecord
 from trialbook.model.usage import Usage
 from trialbook.sources import copilot
-from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.coerce import as_dict as _dict
 from trialbook.sources.coerce import as_exact_int as _int
 from trialbook.sources.coerce import as_finite as _number
@@ -207,7 +207,6 @@ def read_run(tree: SafeTree, run_dir: Path) -> JobView:
                    meta={k: v for k, v in meta.items() if v is not None})
 
 
-@register_reader
 class LegacyReader(SourceReader):
     """copilot-experiments' legacy ``results/<experiment>/<run>/.../trials/<NNN>/`` runs."""
 

@@ -34,7 +34,7 @@ from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.model.usage import Usage
-from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.coerce import as_amount, as_count, as_str
 from trialbook.sources.miniswe_messages import (
     action_regex,
@@ -214,7 +214,6 @@ def read_batch(batch: Path, tree: SafeTree, only: str | None = None) -> JobView:
     return JobView(name=batch.name, path=batch, layout="miniswe", trials=trials, meta=meta)
 
 
-@register_reader
 class MiniSweReader(SourceReader):
     """mini-swe-agent batch outputs (``preds.json`` + ``<id>/<id>.traj.json``)."""
 

@@ -17,7 +17,7 @@ from trialbook.layout.paths import JobPaths, TrialPaths
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import TrialRecord
-from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.safe import SafeTree, utf8_name
 from trialbook.yamlio import read_yaml_or_none
 
@@ -106,7 +106,6 @@ def read_job(job_dir: Path, trial_dirs: list[Path] | None = None) -> JobView:
                    meta={"kind": kind, "run_id": job_dir.name, "experiment": _experiment(job_dir)})
 
 
-@register_reader
 class NativeReader(SourceReader):
     """trialbook's own layout (DESIGN.md section 2)."""
 

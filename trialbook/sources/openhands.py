@@ -31,7 +31,7 @@ from trialbook.errors import SourceError
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
-from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.openhands_events import build_trajectory
 from trialbook.sources.openhands_output import (
     LineFacts,
@@ -192,7 +192,6 @@ def read_run_folder(run: Path, tree: SafeTree) -> list[TrialView]:
     return list(views.values())
 
 
-@register_reader
 class OpenHandsReader(SourceReader):
     """The old OpenHands ``outputs/{dataset}-{split}/{Agent}/{model}_maxiter_...-run_K/`` layout."""
 

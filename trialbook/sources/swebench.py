@@ -23,7 +23,7 @@ from typing import Any
 
 from trialbook.errors import SourceError
 from trialbook.model.trial import TrialRecord
-from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.safe import SafeTree
 from trialbook.sources.swebench_logs import (
     InstanceEval,
@@ -54,7 +54,6 @@ def _view(ev: InstanceEval, model_dir: str, summary_path: Path | None) -> TrialV
     return TrialView(record=record, path=ev.log_dir or summary_path or Path(ev.run_id), layout="swebench")
 
 
-@register_reader
 class SwebenchReader(SourceReader):
     """SWE-bench ``logs/run_evaluation`` trees with their run summaries."""
 

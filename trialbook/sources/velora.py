@@ -32,7 +32,7 @@ from trialbook.errors import ExitCode, SourceError, TrialbookError
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
-from trialbook.sources.base import JobView, SourceReader, TrialView, register_reader
+from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.coerce import as_float, as_str
 from trialbook.sources.openhands_events import build_trajectory
 from trialbook.sources.openhands_output import (
@@ -218,7 +218,6 @@ def read_run(run: Path, tree: SafeTree) -> TrialView:
     return TrialView(record=record, path=run, layout="velora", load_trajectory=loader)
 
 
-@register_reader
 class VeloraReader(SourceReader):
     """VeloraHarness ``Trajectory_results`` trees (spec 002)."""
 

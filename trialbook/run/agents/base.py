@@ -10,10 +10,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError
 from trialbook.layout.paths import TrialPaths
 from trialbook.model.usage import Usage
-from trialbook.run.config import VariantConfig
 from trialbook.run.environments.local import ExecResult, Mount, Sandbox
 from trialbook.run.tasks import Task
 

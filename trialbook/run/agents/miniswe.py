@@ -23,11 +23,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError
 from trialbook.model.litellm_line import read_litellm_log, usage_from_lines
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
 from trialbook.run.agents.endpoint import check_endpoint
-from trialbook.run.config import VariantConfig
 from trialbook.run.scrub import SECRET_KEY
 
 NATIVE_TRAJECTORY = "mini-swe-agent.traj.json"

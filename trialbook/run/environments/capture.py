@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from trialbook.run.environments.limits import human
+from trialbook.model.limits import human
 
 _CHUNK = 256 * 1024
 

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from trialbook.run.environments.limits import Limits, human
+from trialbook.model.limits import Limits, human
 
 _log = logging.getLogger("trialbook.run")
 _V1 = ("memory", "pids", "cpu")

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trialbook.model.limits import Limits, human
 from trialbook.run.environments.cgroups import PhaseCgroup, available_mode
-from trialbook.run.environments.limits import Limits, human
 
 _log = logging.getLogger("trialbook.run")
 #: A trial's directories with more entries than this are over their storage limit.

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from trialbook.errors import ConfigError
+from trialbook.model.limits import Limits
 from trialbook.run.environments.capture import FileCapture
 from trialbook.run.environments.guard import PhaseGuard
-from trialbook.run.environments.limits import Limits
 
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SYSTEM_DIRS = ("/usr", "/etc", "/opt")

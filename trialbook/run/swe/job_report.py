@@ -23,13 +23,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from trialbook.config import BlockConfig
 from trialbook.errors import TrialbookError
 from trialbook.grading import detect_benchmark_type, swebench_summary
 from trialbook.jsonio import dumps, read_json
 from trialbook.layout.paths import JobPaths
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord
-from trialbook.run.config import BlockConfig
 from trialbook.run.swe.task import SweTask, write_report
 from trialbook.run.tasks import Task
 

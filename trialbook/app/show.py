@@ -20,7 +20,7 @@ from trialbook.index.locate import JobRef
 from trialbook.index.queries import summary_from_index
 from trialbook.index.reindex import refresh_job
 from trialbook.results.summary import summarize_job, summary_dir, write_summary
-from trialbook.sources.base import get_reader, open_source
+from trialbook.sources.registry import get_reader, open_source
 
 
 @dataclass

@@ -9,12 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from trialbook.analysis.run import run_analysis
-from trialbook.run.pipeline import register_post_run
 from trialbook.run.scheduler import JobOutcome, JobSetup
 from trialbook.run.task_sources import resolve_block_path
 
 
-@register_post_run("analysis")
 def analysis_step(setup: JobSetup, outcome: JobOutcome) -> dict[str, Any]:
     """Write ``<job>/analysis/`` for eval blocks with analysis enabled; returns where and the counts."""
     cfg = setup.config

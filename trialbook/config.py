@@ -15,10 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from trialbook import secrets, yamlio
+from trialbook.config_errors import format_errors
 from trialbook.errors import ConfigError
+from trialbook.model.limits import Limits, effective, parse_size
 from trialbook.model.schemas import register_schema
-from trialbook.run.config_errors import format_errors
-from trialbook.run.environments.limits import Limits, effective, parse_size
 from trialbook.secrets import CREDENTIAL_KEY, REDACTED
 
 

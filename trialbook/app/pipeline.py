@@ -1,8 +1,9 @@
 """One block run: prepare the job, run it, then the post-run steps (summary, analysis, ...).
 
-Post-run steps are registered callables; each gets the job setup and outcome and returns
-a small dict for the run report. A failing step is reported, never hides the job's results.
-Steps named in ``FINAL_STEPS`` (the archive) run after all others, whatever the import order.
+Post-run steps are callables; each gets the job setup and outcome and returns a small dict
+for the run report. A failing step is reported, never hides the job's results. The built-in
+steps are imported here directly; :func:`register_post_run` adds a user's own. Steps named in
+``FINAL_STEPS`` (the archive) run after all others, whatever the registration order.
 An interrupted run gets only its final steps (it is archived with status ``cancelled``).
 """
 
@@ -15,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trialbook.app.analysis_step import analysis_step
+from trialbook.app.archive_step import archive_step
+from trialbook.app.sft_step import sft_step
+from trialbook.app.summary_step import summary_step
 from trialbook.errors import TrialbookError
 from trialbook.run.agents import get_agent
 from trialbook.run.overrides import RunOverrides
@@ -32,8 +37,13 @@ _log = logging.getLogger("trialbook.run")
 
 PostRunStep = Callable[[JobSetup, JobOutcome], dict[str, Any] | None]
 
-#: (name, step) pairs run in order after every job.
-POST_RUN_STEPS: list[tuple[str, PostRunStep]] = []
+#: (name, step) pairs run in order after every job: the built-in ones, then those registered.
+POST_RUN_STEPS: list[tuple[str, PostRunStep]] = [
+    ("analysis", analysis_step),
+    ("summary", summary_step),
+    ("sft", sft_step),
+    ("archive", archive_step),
+]
 
 #: Steps that run after every other one, in this order (the archive must see the others' output).
 FINAL_STEPS: tuple[str, ...] = ("archive",)
@@ -62,7 +72,6 @@ class RunReport:
 def run_post_steps(setup: JobSetup, outcome: JobOutcome, only: tuple[str, ...] | None = None,
                    ) -> tuple[dict[str, Any], dict[str, str]]:
     """Run every registered post-run step (or those named in ``only``); errors are collected, not raised."""
-    _load_builtin_steps()
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
     steps = sorted(POST_RUN_STEPS, key=lambda s: FINAL_STEPS.index(s[0]) + 1 if s[0] in FINAL_STEPS else 0)
@@ -81,23 +90,6 @@ def run_post_steps(setup: JobSetup, outcome: JobOutcome, only: tuple[str, ...] |
         else:
             _log.info("post-run step %s finished: %s", name, results[name])
     return results, errors
-
-
-def _load_builtin_steps() -> None:
-    """Import the modules that register built-in post-run steps."""
-    import importlib
-
-    for mod in BUILTIN_STEP_MODULES:
-        importlib.import_module(mod)
-
-
-#: Modules whose import registers a post-run step.
-BUILTIN_STEP_MODULES: list[str] = [
-    "trialbook.analysis.step",
-    "trialbook.results.summary_step",
-    "trialbook.sft.step",
-    "trialbook.archive.step",
-]
 
 
 def preflight(setup: JobSetup) -> None:

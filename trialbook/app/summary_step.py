@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from trialbook.app.show import show_job
 from trialbook.index.locate import JobRef
-from trialbook.results.show import show_job
-from trialbook.run.pipeline import register_post_run
 from trialbook.run.scheduler import JobOutcome, JobSetup
 
 
-@register_post_run("summary")
 def summary_step(setup: JobSetup, outcome: JobOutcome) -> dict[str, Any]:
     """Write the job's summary files and update the block index; returns what was written."""
     ref = JobRef(outcome.job_name, outcome.job_dir, "native")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialbook.run.pipeline import register_post_run
 from trialbook.run.scheduler import JobOutcome, JobSetup
 from trialbook.sft.job import convert_job, options_from_config
 
 
-@register_post_run("sft")
 def sft_step(setup: JobSetup, outcome: JobOutcome) -> dict[str, Any]:
     """Write ``sft_data_dir/<job>/`` (im.jsonl, lf.json, lf.stats.json, dataset_info.json)."""
     cfg = setup.config

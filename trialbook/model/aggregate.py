@@ -13,9 +13,9 @@ from typing import Any
 
 from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
+from trialbook.model.passk import pass_at_k_table
 from trialbook.model.trial import TrialRecord
 from trialbook.model.usage import Usage
-from trialbook.results.passk import pass_at_k_table
 
 AGGREGATE_SCHEMA = "trialbook.job-results/1"
 

@@ -32,13 +32,14 @@ from typing import Any, Literal
 import orjson
 
 from trialbook.errors import SourceError
+from trialbook.exports.atif_to_openhands import to_history
 from trialbook.grading.benchmark_type import detect_benchmark_type
 from trialbook.jsonio import read_json, write_json
 from trialbook.layout.paths import TrialPaths
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import TrialRecord
-from trialbook.sources.atif_to_openhands import to_history
-from trialbook.sources.base import TrialView, get_reader
+from trialbook.sources.base import TrialView
+from trialbook.sources.registry import get_reader
 from trialbook.sources.swe_outcome import instance_entry
 from trialbook.sources.velora import EXPORT_KEY, OverwriteRefusedError, model_key, run_dir
 from trialbook.yamlio import read_yaml_or_none

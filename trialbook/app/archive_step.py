@@ -1,7 +1,7 @@
 """Archiving as a post-run step of ``trialbook run``, and on demand for an existing job.
 
 The step is registered as ``archive`` and always runs last (``FINAL_STEPS`` in
-:mod:`trialbook.run.pipeline`), so the archive's session log records the other steps. An
+:mod:`trialbook.app.pipeline`), so the archive's session log records the other steps. An
 interrupted (cancelled) run is archived too, with status ``cancelled``. After archiving,
 config.yaml's ``status`` records ``last_run_id`` and ``last_archive``.
 """
@@ -15,17 +15,16 @@ from pydantic import ValidationError
 
 from trialbook.archive.archive import ArchiveResult, RunInfo, create_archive, make_run_id
 from trialbook.archive.metadata import secret_literals
-from trialbook.archive.monitor import read_monitor, report_from_job
 from trialbook.block.jobs import last_job_dir
 from trialbook.block.status import update_status
+from trialbook.config import BlockConfig, parse_config, read_yaml
 from trialbook.errors import ConfigError, SourceError, TrialbookError
 from trialbook.jsonio import read_json
 from trialbook.layout.archive_paths import monitor_report
 from trialbook.layout.paths import BlockPaths, JobPaths
+from trialbook.model.aggregate import aggregate
 from trialbook.model.trial import TrialRecord, utc_now
-from trialbook.results.aggregate import aggregate
-from trialbook.run.config import BlockConfig, parse_config, read_yaml
-from trialbook.run.pipeline import register_post_run
+from trialbook.run.monitor import read_monitor, report_from_job
 from trialbook.run.scheduler import JobOutcome, JobSetup
 from trialbook.run.session_log import read_session_log
 from trialbook.run.task_sources import load_tasks, resolve_block_path
@@ -157,7 +156,6 @@ def archive_job(block: BlockPaths, job_name: str | None = None) -> ArchiveResult
     return result
 
 
-@register_post_run("archive")
 def archive_step(setup: JobSetup, outcome: JobOutcome) -> dict[str, Any]:
     """Post-run step: archive the run that just ended as the next ``run_NNN``.
 

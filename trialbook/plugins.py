@@ -52,3 +52,8 @@ def entry_point_classes(group: str, base: type[T]) -> dict[str, type[T]]:
     for ep in entry_points(group=group):
         found[ep.name] = load_class(ep.value, base, f"entry point {ep.name!r} of {group}")
     return found
+
+
+def entry_point_objects(group: str) -> dict[str, Any]:
+    """Objects (functions, say) that installed packages declare in the entry-point ``group``."""
+    return {ep.name: load_object(ep.value, f"entry point {ep.name!r} of {group}") for ep in entry_points(group=group)}

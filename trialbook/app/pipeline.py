@@ -2,7 +2,8 @@
 
 Post-run steps are callables; each gets the job setup and outcome and returns a small dict
 for the run report. A failing step is reported, never hides the job's results. The built-in
-steps are imported here directly; :func:`register_post_run` adds a user's own. Steps named in
+steps are imported here directly; :func:`register_post_run` adds a user's own, as does an
+installed package under the entry-point group ``trialbook.post_run``. Steps named in
 ``FINAL_STEPS`` (the archive) run after all others, whatever the registration order.
 An interrupted run gets only its final steps (it is archived with status ``cancelled``).
 """
@@ -21,6 +22,7 @@ from trialbook.app.archive_step import archive_step
 from trialbook.app.sft_step import sft_step
 from trialbook.app.summary_step import summary_step
 from trialbook.errors import TrialbookError
+from trialbook.plugins import entry_point_objects
 from trialbook.run.agents import get_agent
 from trialbook.run.overrides import RunOverrides
 from trialbook.run.scheduler import (
@@ -74,7 +76,9 @@ def run_post_steps(setup: JobSetup, outcome: JobOutcome, only: tuple[str, ...] |
     """Run every registered post-run step (or those named in ``only``); errors are collected, not raised."""
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    steps = sorted(POST_RUN_STEPS, key=lambda s: FINAL_STEPS.index(s[0]) + 1 if s[0] in FINAL_STEPS else 0)
+    installed = [(n, f) for n, f in entry_point_objects("trialbook.post_run").items()
+                 if n not in {name for name, _ in POST_RUN_STEPS}]
+    steps = sorted([*POST_RUN_STEPS, *installed], key=lambda s: FINAL_STEPS.index(s[0]) + 1 if s[0] in FINAL_STEPS else 0)
     for name, step in steps:
         if only is not None and name not in only:
             continue

@@ -14,6 +14,7 @@ from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError
 from trialbook.layout.paths import TrialPaths
 from trialbook.model.usage import Usage
+from trialbook.plugins import entry_point_classes, is_import_path, load_class
 from trialbook.run.environments.local import ExecResult, Mount, Sandbox
 from trialbook.run.tasks import Task
 
@@ -86,7 +87,13 @@ def register_agent(cls: type[Agent]) -> type[Agent]:
 
 
 def get_agent(name: str) -> Agent:
-    """An instance of the named agent; unknown names are a config error listing the known ones."""
+    """An instance of the named agent: a registered name, one installed under the entry-point
+    group ``trialbook.agents``, or an import path ``package.module:Class``. Unknown names are a
+    config error listing the known ones."""
+    if is_import_path(name):
+        return load_class(name, Agent, "agent")()
+    if name not in AGENTS:
+        AGENTS.update({k: v for k, v in entry_point_classes("trialbook.agents", Agent).items() if k not in AGENTS})
     if name not in AGENTS:
         raise ConfigError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
     return AGENTS[name]()

@@ -35,11 +35,11 @@ from typing import Any
 
 import orjson
 
+from trialbook.app.show import summary_via_index
 from trialbook.index.locate import JobRef
 from trialbook.index.reindex import RootSpec, reindex
 from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import TrialRecord
-from trialbook.app.show import summary_via_index
 from trialbook.results.summary import JobInfo, build_summary, facts_from_record
 
 _SENTENCE = ("the test fails because the parser drops the trailing newline before the final token so we "

@@ -27,7 +27,7 @@ from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import Outcome
 from trialbook.results.summary import summarize_job
 from trialbook.sources import detect_layout, get_reader, open_source
-from trialbook.sources.base import _READERS, _load_readers
+from trialbook.sources.registry import readers
 from trialbook.sources.safe import SafeTree
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -62,8 +62,7 @@ def fixture_trees() -> list[tuple[Path, str]]:
 
 
 def reader_names() -> list[str]:
-    _load_readers()
-    return sorted({r.name for r in _READERS.values()})
+    return sorted({r.name for r in readers()})
 
 
 TREES = fixture_trees()

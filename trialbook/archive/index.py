@@ -14,13 +14,13 @@ its own ``metadata.yaml`` when it has one. Numbers of both kinds are never reuse
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from filelock import FileLock
 
 from trialbook.archive.metadata import headline
 from trialbook.errors import ConfigError
@@ -41,12 +41,8 @@ def index_locked(block: BlockPaths) -> Iterator[None]:
     """Hold the block's exclusive archive lock (released by the OS if the process dies)."""
     path = index_lock(block)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    with FileLock(path):
+        yield
 
 
 def read_index(block: BlockPaths) -> list[dict[str, Any]]:

@@ -1,12 +1,16 @@
-"""The ``status:`` section of a block's config.yaml, kept current by the tool.
+"""The block's run state: ``.trialbook/state.json``, current after every trial, and its
+snapshot in config.yaml's ``status:`` section (the current operational snapshot the Pier
+results format keeps there).
 
-Only the text from the top-level ``status:`` line to the end of that section is rewritten,
-so the user's comments and formatting above stay untouched. Writes are atomic and locked.
+config.yaml is the user's file: its status section is rewritten only when a job starts or
+ends (and when a run is archived), so a running job does not churn it in editors and git;
+``trialbook status`` reads the live state file. Only the text from the top-level ``status:``
+line to the end of that section is rewritten, keeping the user's comments, formatting and
+file mode. Writes are atomic and locked.
 """
 
 from __future__ import annotations
 
-import fcntl
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,25 +18,27 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock
 
-from trialbook.jsonio import atomic_write_text
+from trialbook.errors import TrialbookError
+from trialbook.jsonio import atomic_write_text, read_json, write_json
+from trialbook.layout.paths import BlockPaths
 from trialbook.yamlio import read_yaml
 
 _STATUS_HEADER = "# Kept current by trialbook; edits here are overwritten.\n"
 
 
+def state_path(config_path: Path) -> Path:
+    """Where the live state of the block whose config is ``config_path`` is kept."""
+    return BlockPaths(config_path.parent).state
+
+
 @contextmanager
 def _locked(config_path: Path) -> Iterator[None]:
-    lock_path = config_path.parent / ".trialbook" / "config.lock"
+    lock_path = BlockPaths(config_path.parent).config_lock
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
+    with FileLock(lock_path):
+        yield
 def _split_status(text: str) -> tuple[str, str]:
     """Return (text before the status section, text after it)."""
     lines = text.splitlines(keepends=True)
@@ -58,21 +64,38 @@ def _split_status(text: str) -> tuple[str, str]:
     return "".join(lines[:head_end]), "".join(lines[end:])
 
 
-def read_status(config_path: Path) -> dict[str, Any]:
-    """The current status mapping (empty when the block never ran)."""
+
+
+def _config_status(config_path: Path) -> dict[str, Any]:
     data = read_yaml(config_path) or {}
     status = data.get("status") if isinstance(data, dict) else None
     return status if isinstance(status, dict) else {}
 
 
-def update_status(config_path: Path, changes: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``changes`` into the status section and rewrite it in place; returns the new status."""
+def read_status(config_path: Path) -> dict[str, Any]:
+    """The block's current status: the live state file, else config.yaml's status section (a
+    block last run by an older trialbook); empty when the block never ran."""
+    try:
+        state = read_json(state_path(config_path))
+    except TrialbookError:  # missing, or damaged: the next update rewrites it
+        state = None
+    return state if isinstance(state, dict) else _config_status(config_path)
+
+
+def update_status(config_path: Path, changes: dict[str, Any], *, snapshot: bool = True) -> dict[str, Any]:
+    """Merge ``changes`` into the block's status; returns the new status.
+
+    The state file is always written; config.yaml's section only with ``snapshot``.
+    """
     with _locked(config_path):
-        text = config_path.read_text(encoding="utf-8")
         status = read_status(config_path)
         status.update(changes)
-        before, after = _split_status(text)
-        body = yaml.safe_dump({"status": status}, sort_keys=False, default_flow_style=False)
-        # the user's own file: its literal secrets are theirs to keep; the status holds none
-        atomic_write_text(config_path, before + _STATUS_HEADER + body + after, scrub=False)
+        write_json(state_path(config_path), status)
+        if snapshot:
+            text = config_path.read_text(encoding="utf-8")
+            before, after = _split_status(text)
+            body = yaml.safe_dump({"status": status}, sort_keys=False, default_flow_style=False)
+            new = before + _STATUS_HEADER + body + after
+            if new != text:  # the user's own file: its literal secrets are theirs to keep; the status holds none
+                atomic_write_text(config_path, new, scrub=False)
         return status

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
         json_out: bool = typer.Option(False, "--json", help="Print the status as JSON"),
     ) -> None:
-        """Show config.yaml's status section: current job, progress and outcome counts."""
+        """Show the block's live status: current job, progress and outcome counts (config.yaml's status section is its snapshot at job start and end)."""
         block = find_block(block_dir)
         status = read_status(block.config)
         if json_out:

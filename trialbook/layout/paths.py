@@ -27,6 +27,7 @@
       results/index.db                BlockPaths.index_db
       dashboard/site/ dashboard/.cache/
       logs/  litellm/  repos/         runtime outputs (gitignored); repos/<slug> cached SWE repositories
+      .trialbook/state.json           the live run state (job, progress, counts)
       .trialbook/scratch/             per-trial sandbox scratch dirs, removed after each trial
       .trialbook/swe-solutions/<id>/  oracle solution dirs made from SWE instances' gold patches
 """
@@ -258,6 +259,15 @@ class BlockPaths:
     @property
     def scratch(self) -> Path:
         return self.root / ".trialbook" / "scratch"
+
+    @property
+    def state(self) -> Path:
+        """The live run state (config.yaml's ``status:`` section is its snapshot)."""
+        return self.root / ".trialbook" / "state.json"
+
+    @property
+    def config_lock(self) -> Path:
+        return self.root / ".trialbook" / "config.lock"
 
     @property
     def swe_solutions(self) -> Path:

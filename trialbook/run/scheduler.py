@@ -148,12 +148,8 @@ class JobRunner:
         )
 
     def _write_progress(self, status: str, *, force: bool = False, finished_at: str | None = None) -> dict[str, Any]:
-        now = time.monotonic()
-        if not force and now - self._last_write < 1.0:
-            return {}
-        self._last_write = now
-        agg = self._aggregate(status, finished_at)
-        write_json(self.s.job.aggregate, agg)
+        """The block's state after every trial; results.json at most once a second (and when forced);
+        config.yaml's status snapshot only when forced (the job starts or ends)."""
         counts = Counter(str(r.outcome) for r in self.records.values() if r.outcome)
         update_status(self.s.config_path, {
             "job": self.s.job.name,
@@ -164,7 +160,13 @@ class JobRunner:
             "counts": dict(sorted(counts.items())),
             "started_at": self.started_at,
             "updated_at": utc_now(),
-        })
+        }, snapshot=force)
+        now = time.monotonic()
+        if not force and now - self._last_write < 1.0:
+            return {}
+        self._last_write = now
+        agg = self._aggregate(status, finished_at)
+        write_json(self.s.job.aggregate, agg)
         return agg
 
     async def _run_one(self, env: TrialEnv, plan: TrialPlan, sem: asyncio.Semaphore) -> None:

@@ -15,11 +15,12 @@ environment value (:func:`trialbook.config.redact_text`) are replaced in all str
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
 from trialbook.jsonio import append_jsonl
 from trialbook.model.litellm_line import (
@@ -32,12 +33,8 @@ from trialbook.model.litellm_line import (
     read_litellm_log,
     usage_from_lines,
 )
+from trialbook.run import upstream  # sets what LiteLLM reads at import
 from trialbook.run.scrub import SECRET_KEY, scrub
-
-# Offline by default: LiteLLM otherwise fetches its price map from the network at import.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
 __all__ = [
     "LINE_SCHEMA",
@@ -182,8 +179,7 @@ def _cost(kwargs: dict[str, Any], slo: dict[str, Any], response_obj: Any) -> flo
     """LiteLLM's cost, or None when it could not price the model (unknown is not zero)."""
     if slo.get("response_cost_failure_debug_info"):
         return None
-    for value in (kwargs.get("response_cost"), slo.get("response_cost"),
-                  (getattr(response_obj, "_hidden_params", None) or {}).get("response_cost")):
+    for value in (kwargs.get("response_cost"), slo.get("response_cost"), upstream.hidden_response_cost(response_obj)):
         if isinstance(value, int | float):
             return float(value)
     return None
@@ -337,14 +333,10 @@ _INSTALL_LOCK = threading.Lock()
 def install_logger() -> LiteLLMTrajectoryLogger:
     """The process-wide logger, added to ``litellm.callbacks`` on first use (idempotent)."""
     global _LOGGER
-    import litellm
-
     with _INSTALL_LOCK:
         if _LOGGER is None:
             _LOGGER = LiteLLMTrajectoryLogger()
-            litellm.suppress_debug_info = True
-        if _LOGGER not in litellm.callbacks:
-            litellm.callbacks.append(_LOGGER)
+        upstream.add_callback(_LOGGER)
     return _LOGGER
 
 

@@ -29,12 +29,8 @@ from trialbook.model.litellm_line import LiteLLMLine, read_litellm_log, usage_fr
 from trialbook.model.trajectory import Metrics, ObservationResult, Trajectory
 from trialbook.model.trajectory_builder import TrajectoryBuilder
 from trialbook.model.trial import TrialRecord
-from trialbook.run.agents.base import AgentContext, AgentResult
-from trialbook.run.agents.miniswe import NATIVE_TRAJECTORY
+from trialbook.run.agents.base import AgentContext, AgentResult, get_agent
 from trialbook.run.scrub import scrub
-
-#: Native logs of LLM agents, by file name under ``agent/``.
-NATIVE_LOGS = (NATIVE_TRAJECTORY,)
 
 
 def _text(content: Any) -> str:
@@ -71,12 +67,13 @@ def _added_messages(line: LiteLLMLine, later: list[dict[str, Any]] | None) -> li
 
 
 def _native(ctx: AgentContext) -> dict[str, Any] | None:
-    for name in NATIVE_LOGS:
-        path = ctx.paths.agent_dir / name
-        if path.exists():
-            data = read_json(path)
-            return data if isinstance(data, dict) else None
-    return None
+    """The agent's own JSON log, when its agent writes one (:attr:`Agent.native_log`)."""
+    name = get_agent(ctx.variant.agent).native_log
+    path = ctx.paths.agent_dir / name if name else None
+    if path is None or not path.exists():
+        return None
+    data = read_json(path)
+    return data if isinstance(data, dict) else None
 
 
 def _native_actions(native: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:

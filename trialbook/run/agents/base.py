@@ -62,6 +62,9 @@ class Agent(ABC):
 
     name: ClassVar[str]
     needs_solution: ClassVar[bool] = False
+    #: The agent's own JSON log under ``agent/``, if it writes one: the ATIF writer takes the
+    #: details the LiteLLM log lacks from it (e.g. which actions the agent parsed from a reply).
+    native_log: ClassVar[str | None] = None
 
     def check(self, variant: VariantConfig) -> None:
         """Refuse a variant whose settings this agent cannot use (called at job start)."""

@@ -99,6 +99,7 @@ class MiniSweAgent(Agent):
     """mini-swe-agent's ``DefaultAgent`` with a LiteLLM model, run in the trial's sandbox."""
 
     name = "mini-swe-agent"
+    native_log = NATIVE_TRAJECTORY
 
     def check(self, variant: VariantConfig) -> None:
         if not variant.model:

@@ -15,7 +15,6 @@ seconds to import). The pieces are thin subclasses of mini-swe-agent's classes:
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import platform
@@ -26,9 +25,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
 from minisweagent import __version__ as MINI_SWE_AGENT_VERSION  # noqa: E402
@@ -42,6 +38,7 @@ from minisweagent.models.utils.actions_toolcall import BASH_TOOL  # noqa: E402
 from minisweagent.utils.serialize import recursive_merge  # noqa: E402
 
 from trialbook.jsonio import write_json  # noqa: E402
+from trialbook.run import upstream  # sets what LiteLLM and mini-swe-agent read at import
 from trialbook.run.environments.capture import PipeReader  # noqa: E402
 from trialbook.run.environments.local import Sandbox  # noqa: E402
 from trialbook.run.llm_log import TrialLog, open_trial_log, scrub  # noqa: E402
@@ -49,11 +46,6 @@ from trialbook.run.llm_log import TrialLog, open_trial_log, scrub  # noqa: E402
 __all__ = ["MINI_SWE_AGENT_VERSION", "MiniSweLoop", "build_loop", "open_trial_log"]
 
 log = logging.getLogger("trialbook.miniswe")
-
-# LiteLLM 1.106.x imports its MCP gateway (and the optional `mcp` package) for any call with
-# tools unless told to skip it; older releases neither need nor know the flag.
-_SKIP_MCP = "_skip_mcp_handler" in inspect.unwrap(litellm.completion).__code__.co_consts
-
 
 class StopRequested(InterruptAgentFlow):
     """Ends the loop at the next step boundary (timeout or cancellation), recorded as its exit status."""
@@ -122,8 +114,7 @@ class _TrialbookModel:
         )
         if self.uses_tools:
             call["tools"] = [BASH_TOOL]
-            if _SKIP_MCP:
-                call["_skip_mcp_handler"] = True
+            upstream.skip_mcp(call)
         if self.rt.api_base:
             call["api_base"] = self.rt.api_base
         if self.rt.api_key:
@@ -133,7 +124,7 @@ class _TrialbookModel:
     def query(self, messages: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         """mini-swe-agent's ``query`` with our retry policy (one logged line per attempt)."""
         self.n_queries += 1
-        prepared = self._prepare_messages_for_api(messages)  # type: ignore[attr-defined]
+        prepared = upstream.prepare_messages(self, messages)
         attempt = 0
         while True:
             self.rt.stop.check()
@@ -152,7 +143,7 @@ class _TrialbookModel:
                 self.rt.stop.event.wait(wait)
         cost_output = self._calculate_cost(response)
         try:
-            actions = self._parse_actions(response)  # type: ignore[attr-defined]
+            actions = upstream.parse_actions(self, response)
         except FormatError as e:
             e.messages[0]["extra"].update(cost_output)
             e.messages[0]["extra"]["response"] = _dump(response)
@@ -164,7 +155,7 @@ class _TrialbookModel:
 
     def _calculate_cost(self, response: Any) -> dict[str, float]:
         """LiteLLM's price of the call; an unpriced model costs 0 unless ``cost_tracking: default``."""
-        cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+        cost = upstream.hidden_response_cost(response)
         if not isinstance(cost, int | float) or cost <= 0:
             try:
                 cost = litellm.cost_calculator.completion_cost(response, model=self.config.model_name)
@@ -258,7 +249,7 @@ class SandboxEnvironment(LocalEnvironment):
                 self._proc = None
         if self.stop.event.is_set():
             output["exception_info"] = f"The command was stopped ({self.stop.reason})."
-        self._check_finished(output)
+        upstream.check_finished(self, output)
         return output
 
     def kill(self) -> None:

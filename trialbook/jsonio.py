@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +126,35 @@ def append_jsonl(path: str | Path, record: Any) -> None:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def iter_jsonl(path: str | Path) -> Iterator[Any]:
-    """Yield the records of a JSONL file.
+def jsonl_values(data: bytes, path: str | Path, *, partial_last_line: bool = True,
+                 on_invalid: Callable[[int, str], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of JSONL ``data`` read from ``path``.
 
-    A malformed *last* line without a trailing newline is a write in progress: it is skipped
-    with a warning. A malformed line anywhere else raises :class:`SourceError` with its number.
+    The one JSONL parser of the code base. With ``partial_last_line``, a malformed *last*
+    line without a trailing newline is a write in progress: it is skipped with a warning.
+    Any other malformed line raises :class:`SourceError` with its number, or, when
+    ``on_invalid`` is given (logs that mix in plain text), is passed to it and skipped.
     """
+    lines = data.split(b"\n")
+    last = len(lines) - 1
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if partial_last_line and number - 1 == last:
+                warnings.warn(f"{path}: line {number} is truncated (file still being written?); "
+                              "read up to the last full line", stacklevel=3)
+                return
+            problem = f"line {number}: invalid JSON: {exc}"
+            if on_invalid is None:
+                raise SourceError(problem, path) from None
+            on_invalid(number, problem)
+
+
+def iter_jsonl(path: str | Path) -> Iterator[Any]:
+    """The records of a JSONL file (:func:`jsonl_values`' rules: a write in progress is not an error)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -139,19 +162,5 @@ def iter_jsonl(path: str | Path) -> Iterator[Any]:
         raise SourceError("file not found", path, not_found=True) from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror}", path) from None
-    lines = data.split(b"\n")
-    last = len(lines) - 1
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            if number - 1 == last:
-                warnings.warn(
-                    f"{path}: line {number} is truncated (file still being written?); "
-                    "read up to the last full line",
-                    stacklevel=2,
-                )
-                return
-            raise SourceError(f"line {number}: invalid JSON: {exc}", path) from None
+    for _, value in jsonl_values(data, path):
+        yield value

@@ -34,8 +34,8 @@ from typing import Any
 
 import orjson
 
-from trialbook.errors import ConfigError
-from trialbook.jsonio import dumps
+from trialbook.errors import ConfigError, SourceError
+from trialbook.jsonio import dumps, jsonl_values
 from trialbook.sources.base import JobView
 from trialbook.yamlio import load_yaml, read_yaml_or_none
 
@@ -187,15 +187,11 @@ def _add_rows(rows: list[tuple[str, Any]], path: Path) -> dict[str, dict[str, An
 
 
 def _jsonl_rows(text: str, path: Path) -> list[tuple[str, Any]]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((f"line {number}", orjson.loads(line)))
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})", path) from None
-    return rows
+    try:
+        return [(f"line {number}", value)
+                for number, value in jsonl_values(text.encode("utf-8"), path, partial_last_line=False)]
+    except SourceError as exc:  # a settings file: the user's to fix
+        raise ConfigError(exc.message, path) from None
 
 
 def _mapping_rows(data: Any, path: Path) -> list[tuple[str, Any]]:

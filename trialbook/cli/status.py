@@ -9,6 +9,7 @@ import typer
 from trialbook.block.init import find_block
 from trialbook.block.status import read_status
 from trialbook.cli.output import console, print_json, table
+from trialbook.yamlio import read_yaml
 
 
 def register(app: typer.Typer) -> None:
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show the block's live status: current job, progress and outcome counts (config.yaml's status section is its snapshot at job start and end)."""
         block = find_block(block_dir)
+        read_yaml(block.config)  # a broken config.yaml is reported here too, not only at the next run
         status = read_status(block.config)
         if json_out:
             print_json(status)

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from trialbook.errors import SourceError
+from trialbook.jsonio import jsonl_values
 from trialbook.model.trajectory import FinalMetrics, Metrics, ObservationResult, Trajectory
 from trialbook.model.trajectory_builder import TrajectoryBuilder
 from trialbook.model.usage import Usage
@@ -96,17 +96,11 @@ def read_cli_jsonl(tree: SafeTree, path: Path, problems: list[str]) -> list[dict
     except SourceError as exc:
         problems.append(str(exc)[:300])
         return []
-    events, skipped = [], 0
-    for raw in data.splitlines():
-        if not raw.strip():
-            continue
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            skipped += 1
-            continue
-        if isinstance(value, dict):
-            events.append(value)
+    invalid: list[int] = []
+    events = [value for _, value in jsonl_values(data, path, partial_last_line=False,
+                                                 on_invalid=lambda number, _: invalid.append(number))
+              if isinstance(value, dict)]
+    skipped = len(invalid)
     if skipped and events:
         problems.append(f"{path}: {skipped} non-JSON line(s) skipped")
     return events

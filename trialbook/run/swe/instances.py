@@ -26,8 +26,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from trialbook.errors import ConfigError, TaskError
+from trialbook.errors import ConfigError, SourceError, TaskError
 from trialbook.grading.log_parsers import get_log_parser
+from trialbook.jsonio import jsonl_values
 from trialbook.layout.paths import trial_dir_name
 from trialbook.run.tasks import select_names
 
@@ -182,15 +183,10 @@ def _rows(path: Path) -> list[tuple[str, Any]]:
         except json.JSONDecodeError as exc:
             raise InstanceError(f"line {exc.lineno}: invalid JSON: {exc.msg}", path) from None
         return [(f"item {i}", row) for i, row in enumerate(data, start=1)]
-    rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((f"line {n}", json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise InstanceError(f"line {n}: invalid JSON: {exc.msg} (column {exc.colno})", path) from None
-    return rows
+    try:
+        return [(f"line {n}", value) for n, value in jsonl_values(text.encode("utf-8"), path, partial_last_line=False)]
+    except SourceError as exc:  # the user's instance file: a task error naming the line
+        raise InstanceError(exc.message, path) from None
 
 
 def load_swe_instances(

@@ -17,10 +17,8 @@ Sources, per feature (``None`` always means "not known", never zero):
   :data:`ERROR_PATTERN` (a Python traceback, ``SomethingError:`` at a line start,
   ``command not found``, ``No such file or directory``, ``Permission denied``).
 
-Evaluation files are ``evaluation/report.json`` and ``evaluation/patch.diff`` for native
-trials; for other layouts the directory of the report the reader names in
-``extra.eval_source`` (only readers know their layouts), else the trial path itself or its
-``evaluation/`` sub-directory.
+Evaluation files (``report.json``, ``patch.diff``) are looked for where the trial's reader
+says they may be (:meth:`SourceReader.evaluation_dirs`: only readers know their layouts).
 """
 
 from __future__ import annotations
@@ -30,12 +28,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trialbook.errors import TrialbookError
+from trialbook.errors import SourceError, TrialbookError
 from trialbook.jsonio import read_json
-from trialbook.layout.paths import TrialPaths
 from trialbook.model.outcome import Outcome
+from trialbook.model.swe_eval import SweEval
 from trialbook.model.trajectory import Content, Trajectory
-from trialbook.sources.base import TrialView
+from trialbook.sources.base import TrialView, default_evaluation_dirs
+from trialbook.sources.registry import get_reader
 
 #: The numeric features compared between resolved and unresolved trials.
 METRICS: tuple[str, ...] = ("n_turns", "n_tool_calls", "total_tokens", "cost_usd", "duration_s",
@@ -208,16 +207,11 @@ def patch_lines(text: str) -> int:
 
 
 def evaluation_files(view: TrialView) -> tuple[Path | None, Path | None]:
-    """The trial's SWE ``report.json`` and ``patch.diff``, where they exist (module docstring)."""
-    if view.layout == "native":
-        paths = TrialPaths(view.path)
-        dirs = [paths.evaluation_dir]
-    else:
-        dirs = []
-        source = view.record.extra.get("eval_source")
-        if isinstance(source, str) and source.endswith("report.json"):
-            dirs.append(Path(source).parent)
-        dirs += [view.path, view.path / "evaluation"]
+    """The trial's SWE ``report.json`` and ``patch.diff``, where its reader says they may be."""
+    try:
+        dirs = get_reader(view.layout).evaluation_dirs(view)
+    except SourceError:  # a reader given by import path only: the usual places
+        dirs = default_evaluation_dirs(view)
     report = next((d / "report.json" for d in dirs if (d / "report.json").is_file()), None)
     patch = next((d / "patch.diff" for d in dirs if (d / "patch.diff").is_file()), None)
     return report, patch
@@ -319,10 +313,9 @@ def extract_features(view: TrialView, trial_id: str) -> TrialFeatures:
             entry = None
         if entry is not None:
             _apply_report(f, entry)
-    extra = view.record.extra
-    for key in ("git_patch_empty", "patch_empty"):
-        if isinstance(extra.get(key), bool):
-            f.patch_empty = extra[key]
+    known = SweEval.of(view.record).patch_empty
+    if known is not None:
+        f.patch_empty = known
     if patch is not None:
         try:
             text = patch.read_text(encoding="utf-8", errors="replace")

@@ -348,7 +348,7 @@ def load_gold(job: JobView, gold_file: str | Path | None = None) -> Gold:
     if from_readers:
         digest = hashlib.sha256(dumps(from_readers, indent=False)).hexdigest()
         gold.sources.append(GoldSource("reader", None, digest, len(from_readers)))
-    if job.layout == "native":
+    if job.trialbook_job:
         snap = _snapshot(job.path)
         root = block_root_of(job.path, snap)
         tasks_cfg = snap.get("tasks") if isinstance(snap.get("tasks"), dict) else {}

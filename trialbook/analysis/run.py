@@ -115,7 +115,7 @@ def open_job(job: JobView | str | Path, layout: str | None = None) -> JobView:
 def default_out(job: JobView) -> Path:
     """``<job>/analysis`` for native jobs; ``./trialbook-analysis/<layout>__<job>`` for other layouts,
     whose readers would take a new directory inside their tree for a trial or a job."""
-    if job.layout == "native":
+    if job.trialbook_job:
         return JobPaths(job.path).analysis
     return (FOREIGN_OUT_ROOT / f"{job.layout}__{job.name}").resolve()
 

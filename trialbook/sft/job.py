@@ -114,7 +114,7 @@ def _block_config(job_dir: Path) -> tuple[Path, BlockConfig] | None:
 
 def default_out_dir(job: JobView) -> Path:
     """Where a job's SFT data goes when ``--out`` is not given (see the module docstring)."""
-    found = _block_config(job.path) if job.layout == "native" else None
+    found = _block_config(job.path) if job.trialbook_job else None
     if found is not None:
         root, cfg = found
         rel = cfg.runtime_info.output.sft_data_dir or "artifacts/sft_data"

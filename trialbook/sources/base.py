@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from trialbook.errors import SourceError
+from trialbook.model.swe_eval import SweEval
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
 
@@ -60,6 +61,9 @@ class JobView:
     finished_at: str | None = None
     status: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Written by trialbook's own runner: derived outputs (analysis, summaries, SFT data) go
+    #: inside the job and its block's config applies. Other harnesses' trees are left untouched.
+    trialbook_job: bool = False
 
     def __post_init__(self) -> None:
         self.trials.sort(key=lambda t: t.sort_key)
@@ -132,12 +136,25 @@ class SourceReader(ABC):
         """
         return {}
 
+    def evaluation_dirs(self, trial: TrialView) -> list[Path]:
+        """Directories that may hold the trial's SWE grading files (``report.json``, ``patch.diff``),
+        most specific first. Default: :func:`default_evaluation_dirs`."""
+        return default_evaluation_dirs(trial)
+
     def output_files(self, trial: TrialView) -> dict[str, Path]:
         """What the verifier and the agent printed, keyed ``verifier_output`` / ``agent_output``.
 
         ``trialbook analyze`` shows their last lines. Paths may not exist. Default: none.
         """
         return {}
+
+
+def default_evaluation_dirs(trial: TrialView) -> list[Path]:
+    """Where a layout's grading files usually are: beside the report its verdict came from, in the
+    trial's directory, or in its ``evaluation/``."""
+    source = SweEval.of(trial.record).eval_source
+    dirs = [Path(source).parent] if source is not None and source.endswith("report.json") else []
+    return [*dirs, trial.path, trial.path / "evaluation"]
 
 
 def _files_in(directory: Path) -> list[Path]:

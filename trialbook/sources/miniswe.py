@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from trialbook.errors import SourceError
 from trialbook.model.outcome import Outcome
+from trialbook.model.swe_eval import SweEval
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.model.usage import Usage
@@ -176,12 +177,8 @@ def read_instance(batch: Path, tree: SafeTree, iid: str, pred: dict[str, Any], e
         "patch_empty": None if submission is None else not submission.strip(),
         "swebench_run_id": ev.run_id if ev else None,
     }
-    if judged.source:
-        extra["eval_source"] = judged.source
-    if judged.tests_status is not None:
-        extra["tests_status"] = judged.tests_status
-    if judged.report_resolved is not None:
-        extra["report_resolved"] = judged.report_resolved
+    SweEval(eval_source=judged.source or None, tests_status=judged.tests_status,
+            report_resolved=judged.report_resolved).write_to(extra)
     record = TrialRecord(
         trial_name=f"{iid}__{variant}__1", job=batch.name, task=iid, variant=variant, agent=AGENT, model=model,
         attempt=1, status="finished", outcome=judged.outcome, reason=judged.reason, reward=judged.reward,

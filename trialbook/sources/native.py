@@ -100,7 +100,7 @@ def read_job(job_dir: Path, trial_dirs: list[Path] | None = None) -> JobView:
             agg = {}
     dirs = _trial_dirs(job_dir) if trial_dirs is None else trial_dirs
     trials = [read_trial(p, job_dir.name, tree) for p in dirs if tree.inside(p)]
-    return JobView(name=job_dir.name, path=job_dir, layout="native", trials=trials,
+    return JobView(name=job_dir.name, path=job_dir, layout="native", trials=trials, trialbook_job=True,
                    started_at=agg.get("started_at"), finished_at=agg.get("finished_at"),
                    status=agg.get("status"),
                    meta={"kind": kind, "run_id": job_dir.name, "experiment": _experiment(job_dir)})
@@ -110,6 +110,9 @@ class NativeReader(SourceReader):
     """trialbook's own layout (DESIGN.md section 2)."""
 
     name = "native"
+
+    def evaluation_dirs(self, trial: TrialView) -> list[Path]:
+        return [TrialPaths(trial.path).evaluation_dir]
 
     def detect(self, path: Path) -> bool:
         if path.is_file():

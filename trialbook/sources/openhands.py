@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from trialbook.errors import SourceError
 from trialbook.model.outcome import Outcome
+from trialbook.model.swe_eval import SweEval
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.sources.base import JobView, SourceReader, TrialView
@@ -145,12 +146,8 @@ def _record(folder: OldRunFolder, metadata: dict[str, Any], instance: str, facts
     }
     if facts is not None:
         extra.update(history_form=facts.history_form, n_history_items=facts.n_history_items)
-    if judged.source:
-        extra["eval_source"] = judged.source
-    if judged.tests_status is not None:
-        extra["tests_status"] = judged.tests_status
-    if judged.report_resolved is not None:
-        extra["report_resolved"] = judged.report_resolved
+    SweEval(eval_source=judged.source or None, tests_status=judged.tests_status,
+            report_resolved=judged.report_resolved).write_to(extra)
     model = llm.get("model") if isinstance(llm.get("model"), str) else (facts.model if facts else None)
     return TrialRecord(
         trial_name=f"{instance}__{folder.variant}__{folder.run}", job=folder.dataset_dir, task=instance,

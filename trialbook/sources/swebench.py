@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trialbook.errors import SourceError
+from trialbook.model.swe_eval import SweEval
 from trialbook.model.trial import TrialRecord
 from trialbook.sources.base import JobView, SourceReader, TrialView
 from trialbook.sources.safe import SafeTree
@@ -40,12 +41,8 @@ def _view(ev: InstanceEval, model_dir: str, summary_path: Path | None) -> TrialV
                              "patch_empty": None if ev.patch is None else not ev.patch.strip()}
     if summary_path is not None:
         extra["summary"] = str(summary_path)
-    if ev.result.source:
-        extra["eval_source"] = ev.result.source
-    if ev.result.tests_status is not None:
-        extra["tests_status"] = ev.result.tests_status
-    if ev.result.report_resolved is not None:
-        extra["report_resolved"] = ev.result.report_resolved
+    SweEval(eval_source=ev.result.source or None, tests_status=ev.result.tests_status,
+            report_resolved=ev.result.report_resolved).write_to(extra)
     record = TrialRecord(
         trial_name=f"{ev.instance_id}__{model_dir}__1", job=ev.run_id, task=ev.instance_id, variant=model_dir,
         agent="unknown", model=model_name(model_dir), attempt=1, status="finished", outcome=ev.result.outcome,

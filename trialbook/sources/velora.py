@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from trialbook.errors import ExitCode, SourceError, TrialbookError
 from trialbook.model.outcome import Outcome
+from trialbook.model.swe_eval import SweEval
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.sources.base import JobView, SourceReader, TrialView
@@ -192,12 +193,8 @@ def read_run(run: Path, tree: SafeTree) -> TrialView:
     if facts is not None:
         extra.update(history_form=facts.history_form, n_history_events=facts.n_history_items,
                      git_patch_empty=None if facts.git_patch is None else not facts.git_patch.strip())
-    if judged.source:
-        extra["eval_source"] = judged.source
-    if judged.tests_status is not None:
-        extra["tests_status"] = judged.tests_status
-    if judged.report_resolved is not None:
-        extra["report_resolved"] = judged.report_resolved
+    SweEval(eval_source=judged.source or None, tests_status=judged.tests_status,
+            report_resolved=judged.report_resolved).write_to(extra)
     if facts is not None and problems:
         extra["problems"] = problems
     if exported:

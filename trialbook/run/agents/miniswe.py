@@ -54,7 +54,7 @@ class MiniSweSettings(BaseModel):
     command_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one sandbox command")
     request_timeout_s: float = Field(default=600.0, gt=0, description="Timeout of one model request")
     retry_attempts: int = Field(default=5, ge=1, description="Attempts per model query (HTTP errors are retried)")
-    retry_wait_s: float = Field(default=2.0, ge=0, description="First wait between attempts; doubles each time")
+    retry_wait_s: float = Field(default=2.0, ge=0, description="Scale of the waits between attempts: random up to this times 2^n, at most 60 s")
     max_consecutive_format_errors: int = Field(default=3, ge=0, description="Malformed replies in a row before exit")
     cost_tracking: Literal["default", "ignore_errors"] = Field(
         default="ignore_errors", description="ignore_errors: an unpriced model costs 0 instead of failing"

@@ -36,6 +36,13 @@ from minisweagent.models.litellm_model import LitellmModel  # noqa: E402
 from minisweagent.models.litellm_textbased_model import LitellmTextbasedModel  # noqa: E402
 from minisweagent.models.utils.actions_toolcall import BASH_TOOL  # noqa: E402
 from minisweagent.utils.serialize import recursive_merge  # noqa: E402
+from tenacity import (  # noqa: E402
+    RetryCallState,
+    Retrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from trialbook.jsonio import write_json  # noqa: E402
 from trialbook.run import upstream  # sets what LiteLLM and mini-swe-agent read at import
@@ -125,22 +132,11 @@ class _TrialbookModel:
         """mini-swe-agent's ``query`` with our retry policy (one logged line per attempt)."""
         self.n_queries += 1
         prepared = upstream.prepare_messages(self, messages)
-        attempt = 0
-        while True:
-            self.rt.stop.check()
-            attempt += 1
-            try:
+        response = None
+        for attempt in self._retrying():
+            with attempt:
+                self.rt.stop.check()
                 response = self._query(prepared, **kwargs)
-                break
-            except tuple(self.abort_exceptions):
-                raise
-            except Exception as exc:
-                if attempt >= self.rt.retry_attempts:
-                    raise
-                wait = min(self.rt.retry_wait_s * 2 ** (attempt - 1), 60.0)
-                log.warning("model call failed (%s: %s); retry %d/%d in %.1fs", type(exc).__name__,
-                            str(exc)[:200], attempt, self.rt.retry_attempts - 1, wait)
-                self.rt.stop.event.wait(wait)
         cost_output = self._calculate_cost(response)
         try:
             actions = upstream.parse_actions(self, response)
@@ -152,6 +148,25 @@ class _TrialbookModel:
         message["extra"] = {"actions": actions, "response": _dump(response),
                             **cost_output, "timestamp": time.time()}
         return message
+
+    def _retrying(self) -> Retrying:
+        """Our retry policy: ``retry_attempts`` tries, exponential waits with full jitter from
+        ``retry_wait_s`` (at most a minute), cut short by a stop; mini-swe-agent's abort errors and a
+        stop are never retried."""
+        def warn(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("model call failed (%s: %s); retry %d/%d in %.1fs", type(exc).__name__, str(exc)[:200],
+                        state.attempt_number, self.rt.retry_attempts - 1,
+                        state.next_action.sleep if state.next_action else 0.0)
+
+        return Retrying(
+            stop=stop_after_attempt(self.rt.retry_attempts),
+            wait=wait_random_exponential(multiplier=self.rt.retry_wait_s, max=60.0),
+            retry=retry_if_not_exception_type((StopRequested, *self.abort_exceptions)),
+            sleep=self.rt.stop.event.wait,
+            before_sleep=warn,
+            reraise=True,
+        )
 
     def _calculate_cost(self, response: Any) -> dict[str, float]:
         """LiteLLM's price of the call; an unpriced model costs 0 unless ``cost_tracking: default``."""

@@ -15,9 +15,9 @@ import typer
 from rich.panel import Panel
 from rich.text import Text
 
-from trialbook.cli.indexing import reported_warnings, where
+from trialbook.cli.indexing import reported_warnings
 from trialbook.cli.output import console, esc, print_json, table
-from trialbook.index.locate import existing_path, resolve_job
+from trialbook.index.locate import existing_path, lookup_context, resolve_job
 from trialbook.inspect.analyze import (
     FILE_KINDS,
     analyze_file,
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
                 if path is not None:
                     job, reader, single = read_job_at(path, layout)
                 else:
-                    block, db_path, roots = where(block_dir, db)
+                    block, db_path, roots = lookup_context(block_dir, db)
                     ref = resolve_job(target, last=last, block=block, db=db_path, roots=roots)
                     reader = get_reader(ref.layout)
                     job, single = reader.read_trials(ref.job_dir, None), None

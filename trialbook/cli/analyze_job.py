@@ -9,8 +9,8 @@ import typer
 from trialbook.analysis.failures import CATEGORIES
 from trialbook.analysis.reports import TIERS
 from trialbook.analysis.run import run_analysis
-from trialbook.block.jobs import find_job
 from trialbook.cli.output import console, esc, print_json, table
+from trialbook.index.locate import find_job
 
 
 def register(app: typer.Typer) -> None:

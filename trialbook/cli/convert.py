@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from trialbook.block.jobs import find_job
 from trialbook.cli.output import console, print_json, table
 from trialbook.config import SftConversionConfig, load_config
 from trialbook.errors import TrialbookError
+from trialbook.index.locate import find_job
 from trialbook.sft.job import convert_job, options_from_config
 
 

@@ -1,4 +1,4 @@
-"""``trialbook export JOB --layout velora --to DIR``: a native job as a VeloraHarness tree (spec 002)."""
+"""``trialbook export JOB --layout velora --to DIR``: a native job as a VeloraHarness tree."""
 
 from __future__ import annotations
 
@@ -13,19 +13,14 @@ LAYOUTS = ("velora",)
 
 
 def resolve_job_dir(job: str) -> Path:
-    """JOB as a native job dir: an existing path, else a job name under the current block's jobs dir."""
-    path = Path(job)
-    if path.is_dir():
-        return path
-    from trialbook.block.init import find_block
-    from trialbook.index.locate import block_jobs_dir
+    """JOB as a trialbook job directory (:func:`trialbook.index.locate.find_job`, as every command)."""
+    from trialbook.index.locate import find_job
+    from trialbook.sources.registry import get_reader
 
-    block = find_block()
-    candidate = block_jobs_dir(block) / job
-    if "/" in job or not candidate.is_dir():
-        fail(f"no job {job!r}: not a directory, and not a job of the block at {block.root}",
-             code=ExitCode.NOT_FOUND)
-    return candidate
+    path = find_job(job)
+    if not get_reader("native").detect(path):
+        fail(f"{path}: not a job trialbook ran (export converts trialbook's own jobs)", code=ExitCode.USAGE)
+    return path
 
 
 def register(app: typer.Typer) -> None:

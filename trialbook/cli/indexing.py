@@ -10,19 +10,8 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 from trialbook.cli.output import err_console, esc
-from trialbook.index.locate import block_roots, checkout_roots, find_block_or_none, index_path
-from trialbook.index.reindex import RootSpec
-from trialbook.layout.paths import BlockPaths
-
-
-def where(block_dir: Path | None, db: Path | None) -> tuple[BlockPaths | None, Path, list[RootSpec]]:
-    """(block or None, index path, roots) for ``--block`` / ``--db``: the block's roots, or outside a
-    block those of a copilot-experiments checkout here (``jobs/``, ``results/``; see ``checkout_roots``)."""
-    block = find_block_or_none(block_dir)
-    return block, index_path(block, db), block_roots(block) if block is not None else checkout_roots()
 
 
 def warn(message: str) -> None:

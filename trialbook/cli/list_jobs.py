@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from trialbook.cli.indexing import reported_warnings, where
+from trialbook.cli.indexing import reported_warnings
 from trialbook.cli.output import console, print_json, table
 from trialbook.index.access import open_for_query
+from trialbook.index.locate import lookup_context
 from trialbook.index.queries import list_jobs
 
 
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
         db: Path = typer.Option(None, "--db", help="Index database (default: <block>/results/index.db)"),
     ) -> None:
         """Jobs of every indexed root: layout, status, times, counted trials, success rate, errors."""
-        _, db_path, roots = where(block_dir, db)
+        _, db_path, roots = lookup_context(block_dir, db)
         with reported_warnings():
             conn = open_for_query(db_path, roots, refresh_first=not no_refresh)
         try:

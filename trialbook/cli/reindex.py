@@ -11,9 +11,10 @@ from pathlib import Path
 
 import typer
 
-from trialbook.cli.indexing import reported_warnings, warn, where
+from trialbook.cli.indexing import reported_warnings, warn
 from trialbook.cli.output import console, fail, print_json, table
 from trialbook.errors import ExitCode
+from trialbook.index.locate import lookup_context
 from trialbook.index.reindex import RootSpec, reindex
 from trialbook.sources.registry import detect_layout
 
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
         db: Path = typer.Option(None, "--db", help="Index database (default: <block>/results/index.db)"),
     ) -> None:
         """Build results/index.db from job directories: only changed trials are read again."""
-        block, db_path, specs = where(block_dir, db)
+        block, db_path, specs = lookup_context(block_dir, db)
         for root in roots or ():
             if not root.exists():
                 fail(f"{root}: not found", code=ExitCode.NOT_FOUND)

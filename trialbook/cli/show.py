@@ -14,9 +14,9 @@ from typing import Any
 import typer
 
 from trialbook.app.show import ShownSummary, show_job, show_path
-from trialbook.cli.indexing import reported_warnings, warn, where
+from trialbook.cli.indexing import reported_warnings, warn
 from trialbook.cli.output import console, esc, print_json, table
-from trialbook.index.locate import existing_path, resolve_job
+from trialbook.index.locate import existing_path, lookup_context, resolve_job
 from trialbook.model.outcome import ERROR_OUTCOMES
 
 _ERRORS = ", ".join(sorted(str(o) for o in ERROR_OUTCOMES))
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
             if path is not None:
                 shown = show_path(path, layout=layout, out=out, write=write)
             else:
-                block, db_path, roots = where(block_dir, db)
+                block, db_path, roots = lookup_context(block_dir, db)
                 ref = resolve_job(target, last=last, block=block, db=db_path, roots=roots)
                 shown = [show_job(ref, db_path, out=out, write=write)]
         _report(shown, json_out, tasks)

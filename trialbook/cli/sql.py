@@ -8,11 +8,12 @@ from pathlib import Path
 import orjson
 import typer
 
-from trialbook.cli.indexing import reported_warnings, where
+from trialbook.cli.indexing import reported_warnings
 from trialbook.cli.output import console, err_console, print_json, table
 from trialbook.errors import TrialbookError
 from trialbook.index.access import open_for_query
 from trialbook.index.db import QUERY_MAX_ROWS, QUERY_TIMEOUT_S, run_limited_query, table_columns
+from trialbook.index.locate import lookup_context
 
 
 def _shown(value: object) -> object:
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         """
         if not tables and not query:
             raise TrialbookError("give a query, or --tables to see what there is to query")
-        _, db_path, roots = where(block_dir, db)
+        _, db_path, roots = lookup_context(block_dir, db)
         with reported_warnings():
             conn = open_for_query(db_path, roots, refresh_first=not no_refresh)
         try:

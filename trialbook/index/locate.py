@@ -169,3 +169,21 @@ def existing_path(target: str | None) -> Path | None:
     if os.sep in target or target.startswith("."):
         raise SourceError("path not found", path, not_found=True)
     return None
+
+
+def lookup_context(block_dir: Path | None, db: Path | None) -> tuple[BlockPaths | None, Path, list[RootSpec]]:
+    """(block or None, index path, roots) for ``--block`` / ``--db``: the block's roots, or outside a
+    block those of a copilot-experiments checkout here (``jobs/``, ``results/``; see ``checkout_roots``)."""
+    block = find_block_or_none(block_dir)
+    return block, index_path(block, db), block_roots(block) if block is not None else checkout_roots()
+
+
+def find_job(target: str | None, block_dir: Path | None = None, db: Path | None = None) -> Path:
+    """The job directory a command means by TARGET, the same for every command: an existing path as
+    given; else a job name (or nothing: the last job) looked up in the block's jobs, then the index
+    (outside a block, a copilot-experiments checkout's)."""
+    path = existing_path(target)
+    if path is not None:
+        return path
+    block, db_path, roots = lookup_context(block_dir, db)
+    return resolve_job(target, last=target is None, block=block, db=db_path, roots=roots).job_dir

@@ -40,6 +40,7 @@ events), else from ``copilot-cli.jsonl``. All files are opened through
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from datetime import datetime
@@ -211,13 +212,20 @@ class HarborReader(SourceReader):
         return trial_dirs_of(SafeTree(job_dir, quiet=True), Path(job_dir))
 
     def trial_files(self, trial_dir: Path) -> list[Path]:
-        """Files whose change means re-reading the trial: its own, the agent logs, the rewards."""
+        """Files whose change means re-reading the trial: its own, the agent logs, the rewards
+        (each directory listed once: this runs for every trial of a reindex)."""
         tree = SafeTree(trial_dir, quiet=True)
-        agent = trial_dir / "agent"
-        logs = [agent / n for n in ("trajectory.json", "copilot-otel.jsonl", "copilot-cli.jsonl", "copilot-cli.txt")]
-        rewards = [trial_dir / "verifier" / n for n in ("reward.json", "reward.txt")]
-        return [*super().trial_files(trial_dir), *copilot.session_logs(tree, agent),
-                *(p for p in (*logs, *rewards) if tree.is_file(p))]
+        agent, verifier = _entries(trial_dir / "agent"), _entries(trial_dir / "verifier")
+        found = [*super().trial_files(trial_dir)]
+        if "copilot-session" in agent:
+            found += copilot.session_logs(tree, trial_dir / "agent")
+        for entries, names in ((agent, _AGENT_LOGS), (verifier, ("reward.json", "reward.txt"))):
+            for name in names:
+                entry = entries.get(name)
+                if entry is not None and (entry.is_file(follow_symlinks=False)
+                                          or entry.is_symlink() and tree.is_file(entry.path)):
+                    found.append(Path(entry.path))
+        return found
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None) -> JobView:
         """The job with only ``trial_dirs`` read in full (their siblings for identity only)."""
@@ -264,3 +272,16 @@ class HarborReader(SourceReader):
 def _txt_files(directory: Path, pattern: str = "*.txt") -> list[Path]:
     """Regular files matching ``pattern`` under ``directory`` (links are not followed)."""
     return [p for p in directory.glob(pattern) if p.is_file() and not p.is_symlink()]
+
+
+#: Agent logs whose change means the trial must be read again.
+_AGENT_LOGS = ("trajectory.json", "copilot-otel.jsonl", "copilot-cli.jsonl", "copilot-cli.txt")
+
+
+def _entries(directory: Path) -> dict[str, os.DirEntry[str]]:
+    """The entries of ``directory`` by name (none when it is missing or not a directory)."""
+    try:
+        with os.scandir(directory) as it:
+            return {e.name: e for e in it}
+    except OSError:
+        return {}

@@ -217,17 +217,16 @@ def read_trial(tree: SafeTree, trial_dir: Path, job: str, *, job_running: bool) 
     problems: list[str] = []
     result: dict[str, Any] | None = None
     config: dict[str, Any] = {}
-    missing_result = not tree.exists(trial_dir / "result.json")
-    if not missing_result:
-        try:
-            result = tree.read_json_object(trial_dir / "result.json")
-        except SourceError as exc:
-            problems.append(str(exc)[:300])
-    if tree.exists(trial_dir / "config.json"):
-        try:
-            config = tree.read_json_object(trial_dir / "config.json")
-        except SourceError as exc:
-            problems.append(str(exc)[:300])
+    missing_result = False
+    try:
+        result = tree.read_json_if_present(trial_dir / "result.json")
+        missing_result = result is None
+    except SourceError as exc:
+        problems.append(str(exc)[:300])
+    try:
+        config = tree.read_json_if_present(trial_dir / "config.json") or {}
+    except SourceError as exc:
+        problems.append(str(exc)[:300])
     res = result or {}
     task, agent, model, short = _identity(res, config, trial_dir)
     name = _str(res.get("trial_name")) or _str(config.get("trial_name")) or trial_dir.name

@@ -16,6 +16,7 @@ Readers of every layout should use it the same way::
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import warnings
@@ -25,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from trialbook.errors import SourceError
+from trialbook.errors import ExitCode, SourceError
 from trialbook.jsonio import iter_jsonl
 
 #: Refuse single files bigger than this (a damaged or hostile tree must not exhaust memory).
@@ -108,21 +109,35 @@ class SafeTree:
 
     # -- predicates (never raise) --------------------------------------------------------
 
+    def _parent_inside(self, path: str) -> bool:
+        """Whether the directory holding ``path`` (not a link itself) lies within the tree."""
+        head = os.path.dirname(path)
+        try:
+            real = self._real_dir(os.path.abspath(head or "."))
+        except (OSError, RuntimeError):
+            return False
+        return real == self._root_str or real.startswith(self._root_prefix)
+
+    def _lstat(self, path: str) -> os.stat_result | None:
+        """``path``'s own status when it is no link and its directory is inside the tree; a link
+        is resolved and checked (its target's status); None when absent, outside or unreadable."""
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                return os.stat(path) if self.inside(path) else None
+        except OSError:
+            return None
+        return st if self._parent_inside(path) else None
+
     def is_file(self, path: str | Path) -> bool:
         """A regular file inside the tree (symlinks resolved; outside ones count as absent)."""
-        path = Path(path)
-        try:
-            return self.inside(path) and stat.S_ISREG(path.stat().st_mode)
-        except OSError:
-            return False
+        st = self._lstat(os.fspath(path))
+        return st is not None and stat.S_ISREG(st.st_mode)
 
     def is_dir(self, path: str | Path) -> bool:
         """A directory inside the tree."""
-        path = Path(path)
-        try:
-            return self.inside(path) and path.is_dir()
-        except OSError:
-            return False
+        st = self._lstat(os.fspath(path))
+        return st is not None and stat.S_ISDIR(st.st_mode)
 
     def exists(self, path: str | Path) -> bool:
         """Something (file, dir, or a link to one) is at ``path``, inside or not."""
@@ -198,21 +213,38 @@ class SafeTree:
             raise SourceError("file not found", path, not_found=True) from None
         except OSError as exc:
             raise SourceError(f"cannot read: {exc.strerror}", path) from None
-        if stat.S_ISDIR(st.st_mode):
-            raise SourceError("expected a file, found a directory", path)
-        if not stat.S_ISREG(st.st_mode):
-            raise SourceError("not a regular file", path)
-        if st.st_size > MAX_FILE_BYTES:
-            raise SourceError(f"file too large ({st.st_size} bytes)", path)
+        _check_regular(st, path)
         return path
 
     def read_bytes(self, path: str | Path) -> bytes:
-        """Bytes of a regular file inside the tree; anything else raises SourceError naming it."""
-        path = self._regular(path)
+        """Bytes of a regular file inside the tree; anything else raises SourceError naming it.
+
+        One ``open`` that follows no link and never blocks (a FIFO), then ``fstat`` on what was
+        opened: no gap between the check and the read. A link takes the resolving path.
+        """
+        p = os.fspath(path)
         try:
-            return path.read_bytes()
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise SourceError("file not found", p, not_found=True) from None
         except OSError as exc:
-            raise SourceError(f"cannot read: {exc.strerror}", path) from None
+            if exc.errno != errno.ELOOP:
+                raise SourceError(f"cannot read: {exc.strerror}", p) from None
+            self.check(p)  # a link: followed only when it stays inside the tree
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc2:
+                raise SourceError(f"cannot read: {exc2.strerror}", p) from None
+        else:
+            if not self._parent_inside(p):
+                os.close(fd)
+                self.check(p)
+        try:
+            st = os.fstat(fd)
+            _check_regular(st, Path(p))
+            return _read_all(fd, st.st_size, p)
+        finally:
+            os.close(fd)
 
     def read_text(self, path: str | Path) -> str:
         """Text of a file (UTF-8, undecodable bytes replaced)."""
@@ -226,6 +258,16 @@ class SafeTree:
         except orjson.JSONDecodeError as exc:
             raise SourceError(f"invalid JSON: {exc}", path) from None
 
+    def read_json_if_present(self, path: str | Path) -> dict[str, Any] | None:
+        """:meth:`read_json_object`, or None when nothing is at ``path`` (a dangling link is
+        something: its SourceError is raised like any other problem)."""
+        try:
+            return self.read_json_object(path)
+        except SourceError as exc:
+            if exc.exit_code == ExitCode.NOT_FOUND and not os.path.lexists(path):
+                return None
+            raise
+
     def read_json_object(self, path: str | Path) -> dict[str, Any]:
         """Like :meth:`read_json`, but the top level must be an object."""
         data = self.read_json(path)
@@ -236,3 +278,33 @@ class SafeTree:
     def iter_jsonl(self, path: str | Path) -> Iterator[Any]:
         """Records of a JSONL file; a truncated last line is skipped with a warning (jsonio rule)."""
         yield from iter_jsonl(self._regular(path))
+
+
+def _check_regular(st: os.stat_result, path: Path) -> None:
+    """SourceError unless ``st`` is a regular file of sane size."""
+    if stat.S_ISDIR(st.st_mode):
+        raise SourceError("expected a file, found a directory", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceError("not a regular file", path)
+    if st.st_size > MAX_FILE_BYTES:
+        raise SourceError(f"file too large ({st.st_size} bytes)", path)
+
+
+def _read_all(fd: int, size: int, path: str) -> bytes:
+    """The whole file behind ``fd`` (``size`` from its fstat; a file still growing is read up to
+    the cap, never past it)."""
+    chunks = []
+    left = MAX_FILE_BYTES + 1
+    want = size + 1 if size else 65536
+    try:
+        while left > 0:
+            chunk = os.read(fd, min(max(want, 65536), left))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}", path) from None
+    if left <= 0:
+        raise SourceError("file too large (grew while read)", path)
+    return b"".join(chunks)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from trialbook.index.db import SCHEMA_VERSION
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -126,7 +128,7 @@ def test_index_of_an_older_version_is_migrated_keeping_its_roots(tmp_path: Path,
     names = ok_json(tb("sql", "SELECT job_name FROM all_jobs", "--json", "--no-refresh", cwd=here))
     assert names == [{"job_name": "mixed-agents"}]
     version = sqlite3.connect(db).execute("SELECT value FROM index_meta WHERE key = 'schema_version'").fetchone()
-    assert version == ("2",)
+    assert version == (SCHEMA_VERSION,)  # the current schema
 
 
 def test_named_job_from_an_older_index_is_found_after_migration(tmp_path: Path) -> None:

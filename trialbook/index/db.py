@@ -27,7 +27,8 @@ from trialbook.errors import TrialbookError
 #: Bump when schema.sql changes incompatibly: older databases are then rebuilt (roots kept).
 #: 2: trialbook's tables renamed all_jobs/all_trials; the legacy views take the Pier format's
 #: names (experiments, runs, variants, tasks, trials).
-SCHEMA_VERSION = "2"
+#: 3: trial_sources.identity, so a changed trial is read without re-reading its siblings.
+SCHEMA_VERSION = "3"
 
 _DENIED_ACTIONS = {
     getattr(sqlite3, name) for name in (

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from trialbook.errors import SourceError
 from trialbook.index.signatures import files_sig
 from trialbook.model.outcome import Outcome
@@ -42,6 +44,8 @@ class JobPlan:
     removed: set[str] = field(default_factory=set)
     relist: bool = True
     read: bool = True  # False: only removals or a new watch to store
+    #: Stored identities of the trials not read (trial path -> JSON), for readers that need them.
+    identities: dict[str, str] = field(default_factory=dict)
 
     def size(self) -> int:
         """Estimated trials to read (a new job: the entries of its directory)."""
@@ -67,7 +71,7 @@ class JobRead:
     run_id: str
     experiment: str | None
     rows: list[tuple] = field(default_factory=list)
-    sources: list[tuple[str, str, str]] = field(default_factory=list)  # (path, files, sig)
+    sources: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # (path, files, sig, identity)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -93,14 +97,18 @@ def read_plan(plan: JobPlan) -> JobRead:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         subset = None if plan.read_paths is None else [Path(p) for p in plan.read_paths]
-        view = reader.read_trials(job_dir, subset)
+        known = {Path(p): orjson.loads(v) for p, v in plan.identities.items()} if subset is not None else None
+        view = reader.read_trials(job_dir, subset, known=known)
         wanted = None if plan.read_paths is None else set(plan.read_paths)
         trials = [t for t in view.trials if wanted is None or str(t.path) in wanted]
         paths = sorted({str(t.path) for t in trials}) if wanted is None else sorted(wanted)
+        identities = {str(t.path): t.extra.get("identity") for t in trials}
         sources = []
         for path in paths:
             files = [str(p) for p in reader.trial_files(Path(path))]
-            sources.append((path, "\n".join(files), files_sig(files, plan.started, plan.margin_ns)))
+            identity = identities.get(path)
+            sources.append((path, "\n".join(files), files_sig(files, plan.started, plan.margin_ns),
+                            None if identity is None else orjson.dumps(identity).decode()))
     return JobRead(
         name=view.name, started_at=view.started_at, finished_at=view.finished_at, status=view.status,
         run_id=view.meta.get("run_id") or view.name, experiment=view.meta.get("experiment"),

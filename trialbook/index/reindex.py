@@ -166,8 +166,8 @@ class Indexer:
         if row is None:
             return plan
         plan.name = row["job_name"]
-        sources = {r[0]: (r[1], r[2]) for r in self.conn.execute(
-            "SELECT path, files, sig FROM trial_sources WHERE job_name = ?", (plan.name,))}
+        sources = {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT path, files, sig, identity FROM trial_sources WHERE job_name = ?", (plan.name,))}
         relist, refreshed = sig.check_watch(row["watch"], started)
         if refreshed is not None:
             self.conn.execute("UPDATE all_jobs SET watch = ? WHERE job_name = ?", (refreshed, plan.name))
@@ -175,6 +175,8 @@ class Indexer:
         plan.removed = set(sources) - current
         plan.read_paths = sorted(p for p in current if p not in sources
                                  or sig.files_sig(sources[p][0].split("\n")) != sources[p][1])
+        changed = set(plan.read_paths)
+        plan.identities = {p: v[2] for p, v in sources.items() if p in current and p not in changed and v[2]}
         job_changed = plan.job_files != row["job_files"] or sig.files_sig(job_files) != row["job_sig"]
         plan.relist = relist
         plan.read = bool(plan.read_paths) or job_changed
@@ -207,7 +209,7 @@ class Indexer:
             self.stats.trials_removed += len(plan.removed)
         if read is not None:
             c.executemany(_INSERT_TRIAL, [(name, *row) for row in read.rows])
-            c.executemany("INSERT INTO trial_sources(job_name, path, files, sig) VALUES (?,?,?,?)",
+            c.executemany("INSERT INTO trial_sources(job_name, path, files, sig, identity) VALUES (?,?,?,?,?)",
                           [(name, *s) for s in read.sources])
             self.stats.trials_read += len(read.rows)
             self.stats.warnings += read.warnings

@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS trial_sources (
     path     TEXT NOT NULL,
     files    TEXT NOT NULL,   -- newline-separated absolute paths
     sig      TEXT NOT NULL,   -- comma-separated size:mtime_ns (or - for a missing file)
+    identity TEXT,            -- what the reader needs of this trial to read its siblings (JSON), if anything
     PRIMARY KEY (job_name, path)
 ) WITHOUT ROWID;
 

@@ -147,11 +147,13 @@ def _assign_attempts(drafts: list[TrialDraft]) -> None:
             d.attempt = number
 
 
-def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None) -> JobView:
+def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None,
+             known: dict[Path, Any] | None = None) -> JobView:
     """One Harbor/Pier job: its trials (every sub-directory is one) and its start/finish/status.
 
-    ``only``: read just these trials in full; the others are read for identity only, because
-    variants and attempt numbers depend on every trial of the job (incremental reindex).
+    ``only``: read just these trials in full; the others are needed for identity only, because
+    variants and attempt numbers depend on every trial of the job (incremental reindex): taken
+    from ``known`` (the identities the index stored) where given, else read.
     """
     problems: list[str] = []
     result: dict[str, Any] = {}
@@ -163,12 +165,15 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None) -> Jo
     started = result.get("started_at") if isinstance(result.get("started_at"), str) else None
     finished = result.get("finished_at") if isinstance(result.get("finished_at"), str) else None
     status = "finished" if finished else ("running" if result else None)
+    known = known or {}
     drafts = [read_trial(tree, d, job_dir.name, job_running=status == "running")
-              if only is None or d in only else identity_draft(tree, d, job_dir.name)
+              if only is None or d in only
+              else TrialDraft.from_identity(d, job_dir.name, known.get(d)) or identity_draft(tree, d, job_dir.name)
               for d in trial_dirs_of(tree, job_dir)]
     _assign_variants(drafts)
     _assign_attempts(drafts)
-    trials = [TrialView(record=d.record(), path=d.path, layout="harbor", load_trajectory=d.loader)
+    trials = [TrialView(record=d.record(), path=d.path, layout="harbor", load_trajectory=d.loader,
+                        extra={"identity": d.identity()})
               for d in drafts if only is None or d.path in only]
     stats = result.get("stats") if isinstance(result.get("stats"), dict) else {}
     meta: dict[str, Any] = {
@@ -227,10 +232,11 @@ class HarborReader(SourceReader):
                     found.append(Path(entry.path))
         return found
 
-    def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None) -> JobView:
+    def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
+                    known: dict[Path, Any] | None = None) -> JobView:
         """The job with only ``trial_dirs`` read in full (their siblings for identity only)."""
         job_dir = Path(job_dir)
-        return read_job(SafeTree(job_dir), job_dir, None if trial_dirs is None else set(trial_dirs))
+        return read_job(SafeTree(job_dir), job_dir, None if trial_dirs is None else set(trial_dirs), known)
 
     def log_files(self, trial: TrialView) -> dict[str, Path]:
         """``copilot_events`` (the session log with most events) and ``atif`` when present."""

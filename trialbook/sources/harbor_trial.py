@@ -58,6 +58,20 @@ class TrialDraft:
     attempt: int = 1
     loader: Callable[[], Trajectory | None] | None = None
 
+    def identity(self) -> list[Any]:
+        """What the job-level pass needs of this trial, as stored by the index for its siblings."""
+        return [self.trial_name, self.task, self.agent, self.model, self.model_short, self.started_at]
+
+    @classmethod
+    def from_identity(cls, path: Path, job: str, identity: Any) -> TrialDraft | None:
+        """The draft :meth:`identity` describes (None when ``identity`` is not one)."""
+        if not (isinstance(identity, list) and len(identity) == 6 and all(
+                v is None or isinstance(v, str) for v in identity) and identity[0] and identity[1] and identity[2]):
+            return None
+        name, task, agent, model, short, started = identity
+        return cls(path=path, trial_name=name, job=job, task=task, agent=agent, model=model, model_short=short,
+                   started_at=started)
+
     def record(self) -> TrialRecord:
         """The finished :class:`TrialRecord`."""
         return TrialRecord(trial_name=self.trial_name, job=self.job, task=self.task, variant=self.variant,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -152,7 +153,8 @@ class NativeReader(SourceReader):
     def job_files(self, job_dir: Path) -> list[Path]:
         return [job_dir / "results.json", job_dir / "result.json", job_dir / "config.yaml"]
 
-    def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None) -> JobView:
+    def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
+                    known: dict[Path, Any] | None = None) -> JobView:
         return read_job(job_dir, trial_dirs)
 
     def output_files(self, trial: TrialView) -> dict[str, Path]:

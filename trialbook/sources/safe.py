@@ -148,29 +148,45 @@ class SafeTree:
 
     def children(self, path: str | Path) -> list[Path]:
         """Entries of a directory, sorted by name, hidden ones and links leaving the tree left out."""
-        path = Path(path)
+        return [Path(e.path) for e in self._entries(path)]
+
+    def _entries(self, path: str | Path) -> list[os.DirEntry[str]]:
+        """:meth:`children` as directory entries (one listing; only links cost a resolve)."""
+        p = os.fspath(path)
         try:
-            entries = sorted(path.iterdir())
+            with os.scandir(p) as it:
+                entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
         except OSError:
+            return []
+        if entries and not self._inside_dir(p):
+            if not self.quiet:
+                warnings.warn(f"{p}: points outside the results tree; not followed", stacklevel=4)
             return []
         out = []
         for entry in entries:
-            if entry.name.startswith("."):
-                continue
             if not utf8_name(entry.name):
                 if not self.quiet:
-                    warnings.warn(f"{entry!s:.200}: name is not valid UTF-8; skipped", stacklevel=3)
+                    warnings.warn(f"{entry.path!s:.200}: name is not valid UTF-8; skipped", stacklevel=4)
                 continue
-            if not self.inside(entry):
+            if entry.is_symlink() and not self.inside(entry.path):
                 if not self.quiet:
-                    warnings.warn(f"{entry}: points outside the results tree; not followed", stacklevel=3)
+                    warnings.warn(f"{entry.path}: points outside the results tree; not followed", stacklevel=4)
                 continue
             out.append(entry)
         return out
 
+    def _inside_dir(self, path: str) -> bool:
+        """Whether the directory ``path`` (links resolved) lies within the tree."""
+        try:
+            real = self._real_dir(os.path.abspath(path))
+        except (OSError, RuntimeError):
+            return False
+        return real == self._root_str or real.startswith(self._root_prefix)
+
     def subdirs(self, path: str | Path) -> list[Path]:
         """Sub-directories of ``path`` inside the tree, sorted by name (hidden ones skipped)."""
-        return [p for p in self.children(path) if self.is_dir(p)]
+        return [Path(e.path) for e in self._entries(path)
+                if (e.is_dir() if e.is_symlink() else e.is_dir(follow_symlinks=False))]
 
     def files(self, path: str | Path, suffix: str = "") -> list[Path]:
         """Regular files of ``path`` inside the tree ending in ``suffix``, sorted by name."""

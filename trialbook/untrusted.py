@@ -12,6 +12,24 @@ import stat
 from pathlib import Path
 
 
+def open_regular(path: str | Path) -> tuple[int, os.stat_result] | None:
+    """``(fd, status)`` of a regular file opened without following a final link or blocking (a FIFO
+    or device is refused after ``fstat``, before any read); None for anything else. Close the fd."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd, st
+
+
 def read_capped(path: Path, max_bytes: int) -> bytes:
     """A sandbox-written regular file's bytes, refusing links, non-regular files and oversize ones.
 

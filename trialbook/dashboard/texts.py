@@ -13,12 +13,12 @@ loaded the same way.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trialbook.sources.safe import SafeTree
+from trialbook.untrusted import open_regular
 
 HEAD = 4_000
 CHUNK = 250_000
@@ -70,15 +70,11 @@ def read_head(tree: SafeTree, path: Path, limit: int = FILE_READ_CAP) -> tuple[s
     """
     if not tree.is_file(path):
         return None
-    real = os.path.realpath(path)
-    try:
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    opened = open_regular(os.path.realpath(path))
+    if opened is None:
         return None
+    fd, st = opened
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
         chunks, left = [], limit
         while left > 0:
             block = os.read(fd, min(left, 1 << 20))

@@ -12,7 +12,6 @@ share by name (``patch.diff``, ``report.json``, ``test_output.txt``, ...).
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import orjson
 
 from trialbook.dashboard import charts
 from trialbook.dashboard.texts import STEPS_INLINE, STEPS_PER_PAGE, TextStore, read_head
+from trialbook.inspect.report import parse_time
 from trialbook.sources.base import SourceReader, TrialView
 from trialbook.sources.safe import SafeTree
 
@@ -34,23 +34,14 @@ MAX_LLM_CALLS = 300
 LLM_LOG_READ = 8_000_000
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _phases(record: Any) -> list[dict[str, Any]]:
     """Each timed phase with its offset from the trial's start (the earliest known time)."""
-    starts = [_parse_time(t.started_at) for t in record.timings.values()] + [_parse_time(record.started_at)]
+    starts = [parse_time(t.started_at) for t in record.timings.values()] + [parse_time(record.started_at)]
     known = [s for s in starts if s is not None]
     origin = min(known) if known else None
     out = []
     for name, t in record.timings.items():
-        start = _parse_time(t.started_at)
+        start = parse_time(t.started_at)
         out.append({
             "phase": name, "started_at": t.started_at, "finished_at": t.finished_at,
             "duration_s": t.duration_s,

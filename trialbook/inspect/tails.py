@@ -8,8 +8,9 @@ never opens anything but a regular file (a FIFO would block), and reads only the
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
+
+from trialbook.untrusted import open_regular
 
 #: How much of the end of a file is read, and how many of its last lines are kept.
 TAIL_BYTES = 16 * 1024
@@ -18,14 +19,11 @@ TAIL_LINES = 20
 
 def read_tail(path: Path, *, max_bytes: int = TAIL_BYTES, max_lines: int = TAIL_LINES) -> str | None:
     """The last ``max_lines`` lines of a regular file (None when missing, a link, or not a regular file)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    opened = open_regular(path)
+    if opened is None:
         return None
+    fd, info = opened
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None
         start = max(0, info.st_size - max_bytes)
         data = os.pread(fd, max_bytes, start)
     finally:

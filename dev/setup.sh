@@ -19,8 +19,8 @@ want_test=0
 apt_pkgs=()
 command -v bwrap >/dev/null 2>&1 || apt_pkgs+=(bubblewrap)
 command -v git >/dev/null 2>&1 || apt_pkgs+=(git)
-# Chromium only when the suite has browser tests (they live in tests/browser/).
-if [ "$want_test" = 1 ] && [ -d tests/browser ] && ! command -v chromium >/dev/null 2>&1; then
+# Chromium for the suite's browser tests of the dashboard (Playwright drives the system's).
+if [ "$want_test" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   apt_pkgs+=(chromium)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then

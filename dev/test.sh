@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 bash dev/setup.sh --test
 venv="${UV_PROJECT_ENVIRONMENT:-.venv}"
 "$venv/bin/ruff" check trialbook tests benchmarks
+# setup.sh installed Chromium: a browser test that cannot start it is a failure, not a skip.
+export TRIALBOOK_REQUIRE_BROWSER=1
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"

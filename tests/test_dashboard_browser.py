@@ -42,7 +42,10 @@ HARBOR = Path(__file__).parent / "fixtures" / "harbor" / "jobs"
 
 if not Path(CHROMIUM).exists() and os.environ.get("TRIALBOOK_REQUIRE_BROWSER") != "1":
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+if os.environ.get("TRIALBOOK_REQUIRE_BROWSER") == "1":
+    from playwright import sync_api
+else:
+    sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _cli(*args: str) -> dict[str, Any]:

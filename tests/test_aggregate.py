@@ -47,3 +47,32 @@ def test_aggregate_counts_rates_and_pass_at_k() -> None:
     # the cancelled trial is not an attempt: task a has n=1 < 2
     assert w["n_trials"] == 1 and w["pass_at_k"] == {"1": 0.0, "2": None}
     assert w["outcomes"] == {"cancelled": 1, "verifier_error": 1}
+
+
+def test_results_json_and_summary_json_count_from_one_reducer() -> None:
+    """The same trials give the same counts in results.json (the runner's aggregate) and
+    summary.json (the summary of any layout): both are built from ``tally``."""
+    from trialbook.model.aggregate import aggregate, tally
+    from trialbook.model.outcome import Outcome
+    from trialbook.model.trial import TrialRecord
+    from trialbook.results.summary import JobInfo, build_summary, facts_from_record
+
+    outcomes = [Outcome.RESOLVED, Outcome.UNRESOLVED, Outcome.AGENT_ERROR, Outcome.CANCELLED, None,
+                Outcome.RESOLVED, Outcome.TIMEOUT, Outcome.RESOLVED]
+    records = [TrialRecord(trial_name=f"t{i}", job="j", task=f"task{i % 3}", variant="v", agent="a", attempt=1 + i // 3,
+                           outcome=o, reward=None if o in (None, Outcome.CANCELLED) else float(o == Outcome.RESOLVED),
+                           status="finished" if o else "running")
+               for i, o in enumerate(outcomes)]
+    counts = tally(records)
+    assert (counts.n_trials, counts.n_success, counts.n_errors) == (6, 3, 2)
+    assert counts.outcomes == {"agent_error": 1, "cancelled": 1, "resolved": 3, "timeout": 1, "unresolved": 1}
+    results = aggregate(records, job="j", attempts=3)["variants"]["v"]
+    summary = build_summary(JobInfo(job="j", job_dir="/j", layout="native"), [facts_from_record(r) for r in records])
+    variant = summary["variants"][0]
+    for key in ("n_trials", "n_success", "n_errors", "success_rate", "mean_reward", "outcomes"):
+        assert results[key] == variant[key] == getattr(counts, key), key
+    # pass@k: results.json reports k up to the configured attempts (3), summary.json up to the most
+    # attempts a task has (2); where both report a k they agree.
+    assert results["pass_at_k"] == counts.pass_at_k(range(1, 4)) and results["pass_at_k"]["3"] is None
+    assert variant["pass_at_k"] == counts.pass_at_k(range(1, 3))
+    assert summary["failures"] == counts.n_errors and summary["overall_success_rate"] == 0.5

@@ -27,11 +27,10 @@ from typing import Any
 
 from trialbook.jsonio import atomic_write_text, write_json
 from trialbook.layout.paths import JobPaths
-from trialbook.model.aggregate import task_counts
+from trialbook.model.aggregate import tally
 from trialbook.model.baselines import baseline_findings
 from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
-from trialbook.model.passk import pass_at_k_table
 from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.results.summary_md import render_summary_md
 from trialbook.sources.base import JobView
@@ -129,42 +128,36 @@ def _most_common(values: Iterable[str | None]) -> str | None:
     return min(counts, key=lambda v: (-counts[v], v)) if counts else None
 
 
-def _rate(num: int, den: int) -> float | None:
-    return num / den if den else None
-
-
 def _task_entry(task: str, facts: list[TrialFacts], ks: range) -> dict[str, Any]:
-    counted = [f for f in facts if f.counted]
-    n_success = sum(f.outcome == Outcome.RESOLVED for f in counted)
+    counts = tally(facts)
     return {
         "task": task,
-        "n_trials": len(counted),
-        "n_success": n_success,
-        "success_rate": _rate(n_success, len(counted)),
-        "mean_reward": _mean(f.reward for f in counted),
-        "pass_at_k": pass_at_k_table(task_counts(counted), ks) if counted else {str(k): None for k in ks},
-        "n_errors": sum(f.outcome in ERROR_OUTCOMES for f in counted),
+        "n_trials": counts.n_trials,
+        "n_success": counts.n_success,
+        "success_rate": counts.success_rate,
+        "mean_reward": counts.mean_reward,
+        "pass_at_k": counts.pass_at_k(ks) if counts.n_trials else {str(k): None for k in ks},
+        "n_errors": counts.n_errors,
     }
 
 
 def _variant_entry(variant: str, facts: list[TrialFacts], ks: range) -> dict[str, Any]:
     counted = [f for f in facts if f.counted]
-    n_success = sum(f.outcome == Outcome.RESOLVED for f in counted)
+    counts = tally(facts)
     by_task: dict[str, list[TrialFacts]] = defaultdict(list)
     for f in facts:
         by_task[f.task].append(f)
-    per_task = task_counts(counted)
     return {
         "variant": variant,
         "agent": _most_common(f.agent for f in facts),
         "model": _most_common(f.model for f in facts),
-        "n_trials": len(counted),
-        "n_success": n_success,
-        "success_rate": _rate(n_success, len(counted)),
-        "mean_reward": _mean(f.reward for f in counted),
-        "pass_at_k": pass_at_k_table(per_task, ks) if per_task else {str(k): None for k in ks},
-        "n_errors": sum(f.outcome in ERROR_OUTCOMES for f in counted),
-        "outcomes": dict(sorted(Counter(str(f.outcome) for f in facts if f.outcome).items())),
+        "n_trials": counts.n_trials,
+        "n_success": counts.n_success,
+        "success_rate": counts.success_rate,
+        "mean_reward": counts.mean_reward,
+        "pass_at_k": counts.pass_at_k(ks) if counts.per_task else {str(k): None for k in ks},
+        "n_errors": counts.n_errors,
+        "outcomes": counts.outcomes,
         "total_tokens": _sum(f.total_tokens for f in counted),
         "cost_usd": _sum(f.cost_usd for f in counted),
         "aiu": _sum(f.aiu for f in counted),
@@ -177,13 +170,13 @@ def _variant_entry(variant: str, facts: list[TrialFacts], ks: range) -> dict[str
 def build_summary(info: JobInfo, facts: Sequence[TrialFacts]) -> dict[str, Any]:
     """The summary.json content of one job (see the module docstring for what counts)."""
     counted = [f for f in facts if f.counted]
+    counts = tally(facts)
     attempts = Counter((f.variant, f.task) for f in counted)
     k_max = max(attempts.values(), default=1)
     ks = range(1, k_max + 1)
     by_variant: dict[str, list[TrialFacts]] = defaultdict(list)
     for f in facts:
         by_variant[f.variant].append(f)
-    n_success = sum(f.outcome == Outcome.RESOLVED for f in counted)
     return {
         "schema": SUMMARY_SCHEMA,
         "run_id": info.run_id or info.job,
@@ -197,14 +190,14 @@ def build_summary(info: JobInfo, facts: Sequence[TrialFacts]) -> dict[str, Any]:
         "generated_at": utc_now(),
         "n_variants": len(by_variant),
         "n_tasks": len({f.task for f in facts}),
-        "n_trials": len(counted),
+        "n_trials": counts.n_trials,
         "n_trials_listed": len(facts),
         "n_unfinished": sum(f.outcome is None for f in facts),
         "n_cancelled": sum(f.outcome == Outcome.CANCELLED for f in facts),
-        "failures": sum(f.outcome in ERROR_OUTCOMES for f in counted),
-        "overall_success_rate": _rate(n_success, len(counted)),
+        "failures": counts.n_errors,
+        "overall_success_rate": counts.success_rate,
         "success_rate_counts": SUCCESS_RATE_COUNTS,
-        "outcomes": dict(sorted(Counter(str(f.outcome) for f in facts if f.outcome).items())),
+        "outcomes": counts.outcomes,
         "k_max": k_max,
         "total_tokens": _sum(f.total_tokens for f in counted),
         "cost_usd": _sum(f.cost_usd for f in counted),

@@ -15,7 +15,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -49,9 +49,15 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, scrub: bool = True) -> 
     The run's secret values (:mod:`trialbook.secrets`) never reach the file, unless ``scrub``
     is false (rewriting a file the user wrote, such as config.yaml, that holds them on purpose).
     """
+    with atomic_writer(path) as fh:
+        fh.write(secrets.current().bytes(data) if scrub else data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` when the block ends without error (temp file, fsync,
+    rename), for outputs written piece by piece. The caller scrubs what it writes."""
     path = Path(path)
-    if scrub:
-        data = secrets.current().bytes(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -63,7 +69,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, scrub: bool = True) -> 
             mode = 0o666 & ~_umask()
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

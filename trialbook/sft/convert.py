@@ -18,13 +18,16 @@ atomically.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from trialbook import secrets
 from trialbook.errors import ConfigError
-from trialbook.jsonio import atomic_write_bytes, write_json
+from trialbook.jsonio import atomic_writer, write_json
 from trialbook.sft.inputs import SftInput
 from trialbook.sft.messages import (
     THINKING_CHOICES,
@@ -103,17 +106,20 @@ class _Candidate:
     digest: bytes
     facts: ExampleFacts
     notes: ShareGptNotes
-    im_line: bytes
-    lf_item: bytes
+    offset: int  # where its im.jsonl line, then its lf.json item, were spooled
+    im_len: int
+    lf_len: int
 
 
 class _Converter:
     """The streaming half of :func:`convert`: filters, maps, serialises and counts in batches."""
 
-    def __init__(self, options: ConvertOptions, counter: TokenCounter, stats: SftStats) -> None:
+    def __init__(self, options: ConvertOptions, counter: TokenCounter, stats: SftStats, spool: BinaryIO) -> None:
         self.options = options
         self.counter = counter
         self.stats = stats
+        #: Serialised examples wait on disk, not in memory: memory stays flat whatever the input size.
+        self.spool = spool
         self.candidates: list[_Candidate] = []
         self._pending: list[tuple[_Candidate, list[dict[str, Any]], list[dict[str, Any]]]] = []
 
@@ -165,13 +171,19 @@ class _Converter:
             tool_names=names,
             parallel_turns=sum(1 for m in trainable if len(m.get("tool_calls") or ()) > 1),
         )
+        scrub = secrets.current().bytes
+        im_line, lf_item = scrub(dumps_json(record)), scrub(dumps_json(example))
+        offset = self.spool.seek(0, os.SEEK_END)
+        self.spool.write(im_line)
+        self.spool.write(lf_item)
         candidate = _Candidate(
             key=(item.task, item.variant, item.attempt, item.id),
             digest=hashlib.blake2b(dumps_json(conv.messages, sort_keys=True), digest_size=16).digest(),
             facts=facts,
             notes=notes,
-            im_line=dumps_json(record),
-            lf_item=dumps_json(example),
+            offset=offset,
+            im_len=len(im_line),
+            lf_len=len(lf_item),
         )
         self._pending.append((candidate, trainable, conv.tools))
         if len(self._pending) >= options.batch_size:
@@ -188,6 +200,22 @@ class _Converter:
             candidate.facts.tokens = tokens
             self.candidates.append(candidate)
         self._pending.clear()
+
+
+def _write_outputs(spool: int, kept: list[_Candidate], im_path: Path, lf_path: Path) -> None:
+    """im.jsonl (one line per kept example) and lf.json (a JSON array of them), in output order,
+    copied from the spool one example at a time."""
+    with atomic_writer(im_path) as im:
+        for c in kept:
+            im.write(os.pread(spool, c.im_len, c.offset) + b"\n")
+    with atomic_writer(lf_path) as lf:
+        if not kept:
+            lf.write(b"[]\n")
+            return
+        lf.write(b"[\n")
+        for i, c in enumerate(kept):
+            lf.write((b",\n" if i else b"") + os.pread(spool, c.lf_len, c.offset + c.im_len))
+        lf.write(b"\n]\n")
 
 
 def _select(candidates: list[_Candidate], options: ConvertOptions, stats: SftStats) -> list[_Candidate]:
@@ -237,25 +265,25 @@ def convert(
         raise ConfigError("dataset_name must not be empty")
     counter = get_tokenizer(options.tokenizer)
     stats = SftStats(tokenizer=counter.name, rendering=counter.rendering)
-    converter = _Converter(options, counter, stats)
-    for item in inputs:
-        converter.add(item)
-    for task, variant, reason in unavailable:  # trials whose trajectory could not be had
-        stats.saw(task, variant)
-        stats.drop(reason)
-    converter.flush()
-    kept = _select(converter.candidates, options, stats)
-    notes = ShareGptNotes()
-    for candidate in kept:
-        notes.add(candidate.notes)
-        stats.kept.append(candidate.facts)
-    stats.conversion.update({f"sharegpt_{name}": value for name, value in notes.as_dict().items()})
-
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in (IM_FILE, LF_FILE, STATS_FILE, DATASET_INFO_FILE)}
-    atomic_write_bytes(paths[IM_FILE], b"".join(c.im_line + b"\n" for c in kept))
-    lf_body = b"[\n" + b",\n".join(c.lf_item for c in kept) + b"\n]\n" if kept else b"[]\n"
-    atomic_write_bytes(paths[LF_FILE], lf_body)
+    with tempfile.TemporaryFile(dir=out, prefix=".sft-spool-") as spool:
+        converter = _Converter(options, counter, stats, spool)
+        for item in inputs:
+            converter.add(item)
+        for task, variant, reason in unavailable:  # trials whose trajectory could not be had
+            stats.saw(task, variant)
+            stats.drop(reason)
+        converter.flush()
+        kept = _select(converter.candidates, options, stats)
+        notes = ShareGptNotes()
+        for candidate in kept:
+            notes.add(candidate.notes)
+            stats.kept.append(candidate.facts)
+        stats.conversion.update({f"sharegpt_{name}": value for name, value in notes.as_dict().items()})
+        spool.flush()
+        _write_outputs(spool.fileno(), kept, paths[IM_FILE], paths[LF_FILE])
     body = {
         "dataset": dataset_name,
         "converter_version": CONVERTER_VERSION,

@@ -123,8 +123,8 @@ class SafeTree:
         is resolved and checked (its target's status); None when absent, outside or unreadable."""
         try:
             st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                return os.stat(path) if self.inside(path) else None
+            if stat.S_ISLNK(st.st_mode) or os.path.basename(path) in ("", ".", ".."):
+                return os.stat(path) if self.inside(path) else None  # resolved in full
         except OSError:
             return None
         return st if self._parent_inside(path) else None

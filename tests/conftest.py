@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import textwrap
 from importlib import resources
@@ -58,6 +59,16 @@ def make_block(tmp_path: Path, *, tasks: list[str] | None = None, extra_tasks_di
     config.update(overrides)
     init_block(root, config["kind"], config_text=yaml.safe_dump(config, sort_keys=False))
     return root
+
+
+def tree_hash(path: Path) -> str:
+    """A digest of every name and regular file's bytes under ``path`` (links are not followed)."""
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        h.update(str(p.relative_to(path)).encode())
+        if p.is_file() and not p.is_symlink():
+            h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ host secret in any byte trialbook wrote, and the job finished promptly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import requires_bwrap, write_task
+from conftest import requires_bwrap, tree_hash, write_task
 from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
 
 pytestmark = requires_bwrap
@@ -38,15 +37,6 @@ mkfifo /logs/agent/fifo.txt
 echo kept > /logs/agent/notes.txt
 exit 0
 """
-
-
-def _tree_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(path.rglob("*")):
-        h.update(str(p.relative_to(path)).encode())
-        if p.is_file() and not p.is_symlink():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def _block(base: Path, secret: Path, marker: str) -> tuple[Path, Path, Path]:
@@ -87,7 +77,7 @@ def test_attacks_fail(unprivileged: bool) -> None:
         root, dataset, ro = _block(base, secret, marker)
         if unprivileged:
             give(base)
-        before = _tree_hash(dataset), _tree_hash(ro)
+        before = tree_hash(dataset), tree_hash(ro)
         started = time.monotonic()
         res = trialbook(["run", "--job", "j", "--json"], cwd=root, unprivileged=unprivileged)
         assert res.returncode == 0, res.stderr[-3000:]
@@ -95,7 +85,7 @@ def test_attacks_fail(unprivileged: bool) -> None:
 
         # nothing on the host changed: system dirs, the dataset, the shared read-only checker
         assert not Path(f"/etc/pwned-{marker}").exists() and not Path(f"/usr/pwned-{marker}").exists()
-        assert (_tree_hash(dataset), _tree_hash(ro)) == before
+        assert (tree_hash(dataset), tree_hash(ro)) == before
 
         job = root / "artifacts" / "jobs" / "j"
         attacked = json.loads((job / "attacked" / "trial.json").read_text())

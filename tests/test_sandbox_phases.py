@@ -11,7 +11,6 @@ sandbox's own user.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import requires_bwrap, write_task
+from conftest import requires_bwrap, tree_hash, write_task
 from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
 
 pytestmark = requires_bwrap
@@ -57,15 +56,6 @@ test -f /app/solved.txt && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/
 """
 
 
-def _tree_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(path.rglob("*")):
-        h.update(str(p.relative_to(path)).encode())
-        if p.is_file() and not p.is_symlink():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def _block(base: Path, secret: Path, marker: str) -> tuple[Path, Path]:
     dataset = base / "dataset"
     write_task(dataset, "phase-attack", test_sh=TEST, solve_sh=SOLVE)
@@ -100,13 +90,13 @@ def test_phase_attacks_fail(unprivileged: bool) -> None:
         root, dataset = _block(base, secret, marker)
         if unprivileged:
             give(base)
-        before = _tree_hash(dataset)
+        before = tree_hash(dataset)
         started = time.monotonic()
         res = trialbook(["run", "--job", "j", "--json"], cwd=root, unprivileged=unprivileged)
         assert res.returncode == 0, res.stderr[-3000:]
         assert time.monotonic() - started < 120  # the FIFOs blocked nothing
 
-        assert _tree_hash(dataset) == before  # neither phase changed a byte of the dataset
+        assert tree_hash(dataset) == before  # neither phase changed a byte of the dataset
         assert not Path(f"/etc/pwned-{marker}").exists()
 
         job = root / "artifacts" / "jobs" / "j"

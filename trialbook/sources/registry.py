@@ -1,7 +1,8 @@
 """Which reader reads which layout: the built-in readers in detection order, then readers
 registered by :func:`register_reader` or installed as entry points (group ``trialbook.readers``).
 
-Readers only define classes; this module imports them, so nothing here loops back.
+Readers only define classes; this module imports them (each on first use: a command about a
+native job never loads the other six), so nothing here loops back.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from pathlib import Path
 from trialbook.errors import SourceError
 from trialbook.plugins import entry_point_classes, is_import_path, load_class
 from trialbook.sources.base import JobView, SourceReader
-from trialbook.sources.harbor import HarborReader
-from trialbook.sources.legacy import LegacyReader
-from trialbook.sources.miniswe import MiniSweReader
-from trialbook.sources.native import NativeReader
-from trialbook.sources.openhands import OpenHandsReader
-from trialbook.sources.swebench import SwebenchReader
-from trialbook.sources.velora import VeloraReader
 
-#: Built-in readers in detection order (most specific first). Velora before OpenHands: both
-#: trees hold output.jsonl, only Velora's live in Run{N} dirs. mini-swe-agent before
-#: SWE-bench: a mini-swe-agent batch may contain SWE-bench's logs/run_evaluation.
-BUILTIN_READERS: tuple[type[SourceReader], ...] = (
-    NativeReader, HarborReader, LegacyReader, VeloraReader, OpenHandsReader, MiniSweReader, SwebenchReader)
+#: Built-in readers in detection order (most specific first): layout name, other names, class.
+#: Velora before OpenHands: both trees hold output.jsonl, only Velora's live in Run{N} dirs.
+#: mini-swe-agent before SWE-bench: a mini-swe-agent batch may contain SWE-bench's
+#: logs/run_evaluation.
+BUILTIN_READERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("native", (), "trialbook.sources.native:NativeReader"),
+    ("harbor", ("pier",), "trialbook.sources.harbor:HarborReader"),
+    ("legacy", (), "trialbook.sources.legacy:LegacyReader"),
+    ("velora", (), "trialbook.sources.velora:VeloraReader"),
+    ("openhands", (), "trialbook.sources.openhands:OpenHandsReader"),
+    ("miniswe", (), "trialbook.sources.miniswe:MiniSweReader"),
+    ("swebench", (), "trialbook.sources.swebench:SwebenchReader"),
+)
 
 _registered: list[SourceReader] = []
 _entry_points_loaded = False
@@ -46,19 +48,27 @@ def readers() -> list[SourceReader]:
     return [*_builtin(), *_registered]
 
 
-_BUILTIN_INSTANCES: list[SourceReader] = []
+_BUILTIN_INSTANCES: dict[str, SourceReader] = {}
+
+
+def _builtin_reader(name: str, path: str) -> SourceReader:
+    reader = _BUILTIN_INSTANCES.get(name)
+    if reader is None:
+        reader = _BUILTIN_INSTANCES[name] = load_class(path, SourceReader, "layout")()
+    return reader
 
 
 def _builtin() -> list[SourceReader]:
-    if not _BUILTIN_INSTANCES:
-        _BUILTIN_INSTANCES.extend(cls() for cls in BUILTIN_READERS)
-    return _BUILTIN_INSTANCES
+    return [_builtin_reader(name, path) for name, _, path in BUILTIN_READERS]
 
 
 def get_reader(layout: str) -> SourceReader:
     """The reader named ``layout`` (or one of its aliases, or a ``package.module:Class`` path)."""
     if is_import_path(layout):
         return load_class(layout, SourceReader, "layout")()
+    for name, aliases, path in BUILTIN_READERS:
+        if layout == name or layout in aliases:
+            return _builtin_reader(name, path)
     found = {key: r for r in readers() for key in (r.name, *r.aliases)}
     if layout not in found:
         raise SourceError(f"unknown layout {layout!r}; known: {', '.join(sorted(found))}")

@@ -76,3 +76,28 @@ def test_results_json_and_summary_json_count_from_one_reducer() -> None:
     assert results["pass_at_k"] == counts.pass_at_k(range(1, 4)) and results["pass_at_k"]["3"] is None
     assert variant["pass_at_k"] == counts.pass_at_k(range(1, 3))
     assert summary["failures"] == counts.n_errors and summary["overall_success_rate"] == 0.5
+
+
+def test_summary_and_results_files_have_a_printed_contract(tmp_path) -> None:
+    """summary.json and results.json are validated against their models when built, and
+    ``trialbook schema summary`` / ``job-results`` print those models for other tools."""
+    import json
+    import subprocess
+    import sys
+
+    import pytest
+    from pydantic import ValidationError
+
+    from trialbook.model.job_files import JobSummary, check_summary
+    from trialbook.results.summary import JobInfo, build_summary
+
+    summary = build_summary(JobInfo(job="j", job_dir="/j", layout="native"), [])
+    JobSummary.model_validate(summary)
+    with pytest.raises(ValidationError):
+        check_summary({**summary, "n_trials": "many"})
+    with pytest.raises(ValidationError):
+        check_summary({**summary, "unexpected": 1})
+    for name, field in (("summary", "overall_success_rate"), ("job-results", "errors_by_type")):
+        res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "schema", name], capture_output=True,
+                             text=True, check=True)
+        assert field in json.loads(res.stdout)["properties"]

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from trialbook.model.job_files import check_results
 from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.passk import pass_at_k_table
@@ -152,4 +153,5 @@ def aggregate(
     }
     if extra:
         out.update(extra)
+    check_results(out)
     return out

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from trialbook.errors import TrialbookError
+from trialbook.model.job_files import JobResults, JobSummary
 from trialbook.model.litellm_line import LiteLLMLine
 from trialbook.model.trajectory import Trajectory
 from trialbook.model.trial import TrialRecord
@@ -19,7 +20,9 @@ from trialbook.model.verdict import Verdict
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "atif": Trajectory,
+    "job-results": JobResults,
     "litellm-line": LiteLLMLine,
+    "summary": JobSummary,
     "trial": TrialRecord,
     "verdict": Verdict,
 }

@@ -29,6 +29,7 @@ from trialbook.jsonio import atomic_write_text, write_json
 from trialbook.layout.paths import JobPaths
 from trialbook.model.aggregate import tally
 from trialbook.model.baselines import baseline_findings
+from trialbook.model.job_files import check_summary
 from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
@@ -177,7 +178,7 @@ def build_summary(info: JobInfo, facts: Sequence[TrialFacts]) -> dict[str, Any]:
     by_variant: dict[str, list[TrialFacts]] = defaultdict(list)
     for f in facts:
         by_variant[f.variant].append(f)
-    return {
+    summary = {
         "schema": SUMMARY_SCHEMA,
         "run_id": info.run_id or info.job,
         "experiment": info.experiment,
@@ -207,6 +208,8 @@ def build_summary(info: JobInfo, facts: Sequence[TrialFacts]) -> dict[str, Any]:
             (f.task, f.variant, f.agent, f.outcome) for f in facts)],
         "analysis_dir": _analysis_dir(info.job_dir),
     }
+    check_summary(summary)
+    return summary
 
 
 def _analysis_dir(job_dir: str | None) -> str | None:

@@ -133,7 +133,10 @@ def test_random_kill_9_while_archiving_never_corrupts_the_index(block: Path, tmp
     go.touch()
     for _ in range(6):
         p = worker(block, go, 1000)
-        time.sleep(rng.uniform(0.3, 1.2))
+        assert p.stdout is not None
+        first = p.stdout.readline()  # killed only once it is archiving, however slow its start on a busy machine
+        assert first.strip().isdigit(), first
+        time.sleep(rng.uniform(0.0, 0.6))
         p.send_signal(signal.SIGKILL)
         p.communicate(timeout=30)
         assert_consistent(block)

@@ -181,6 +181,19 @@ class OutputConfig(_Strict):
     eval_results_dir: str | None = None
     raw_trajectories_dir: str | None = None
     sft_data_dir: str | None = None
+    layout: Literal["native", "velora"] = Field(
+        default="native",
+        description="velora: also write each trial, as it finishes, in the VeloraHarness layout "
+                    "(Trajectory_results/{Benchmark}/{Instance}/{Model}/Run{N}/); see docs/swe-layouts.md",
+    )
+    trajectory_results_dir: str = Field(
+        default="evaluation/evaluation_outputs",
+        description="With layout velora: where Trajectory_results/ is written (relative to the block)",
+    )
+    model_dirs: Literal["model", "variant"] = Field(
+        default="model",
+        description="With layout velora: {Model} folders named by model key (Gemini, Claude, GPT) or by variant",
+    )
 
 
 class RuntimeInfo(_Strict):

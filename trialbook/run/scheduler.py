@@ -150,6 +150,7 @@ class JobRunner:
             n_planned=len(self.s.plans), started_at=self.started_at, finished_at=finished_at,
             status=status,
             extra=self.s.aggregate_extra(list(self.records.values())) if self.s.aggregate_extra else None,
+            dataset=cfg.tasks.dataset_label(),
         )
 
     def _write_progress(self, status: str, *, force: bool = False, finished_at: str | None = None) -> dict[str, Any]:

@@ -220,6 +220,11 @@ class SftConversionConfig(_Strict):
     per_task_cap: int | None = None
     thinking: Literal["keep", "strip"] = "keep"
     tokenizer: str | None = None
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="LLaMA-Factory training arguments written to lf_train.yaml next to lf.json, over its "
+                    "defaults (model_name_or_path, template, finetuning_type, ...); see docs/sft.md",
+    )
 
 
 class AnalysisConfig(_Strict):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import requires_bwrap
+from conftest import make_block, requires_bwrap
 from scripted_llm_server import SUBMIT, ScriptedLLMServer, tool_call
 
 from trialbook.app.pipeline import run_block
@@ -177,3 +177,28 @@ def test_a_second_job_never_overwrites_the_tree(job: dict[str, Any], monkeypatch
         run_block(job["root"] / "config.yaml", "another")
     assert not (job["root"] / "artifacts" / "jobs" / "another" / "config.yaml").exists()  # refused before it ran
     assert {p: p.read_bytes() for p in job["tree"].rglob("*") if p.is_file()} == before
+
+
+def test_harbor_tasks_are_not_labelled_swe_hard(tmp_path: Path) -> None:
+    root = make_block(tmp_path, tasks=["hello-world"], runtime_info={"output": {"layout": "velora"}})
+    run_block(root / "config.yaml", "j")
+    runs = root / "evaluation" / "evaluation_outputs" / "Trajectory_results"
+    assert [str(p.relative_to(runs)) for p in runs.glob("*/*/*/Run*")] == ["tasks/hello-world/oracle/Run1"]
+    [view] = [t for j in get_reader("velora").read(runs) for t in j.trials]
+    assert view.record.outcome == "resolved" and view.record.reward == 1.0
+
+
+def test_variants_sharing_a_model_folder_are_refused_before_any_trial(tmp_path: Path) -> None:
+    variants = [{"name": "a", "agent": "nop", "model": "anthropic/claude-x"},
+                {"name": "b", "agent": "nop", "model": "claude-y"}]
+    root = make_block(tmp_path, tasks=["hello-world"], variants=variants,
+                      runtime_info={"output": {"layout": "velora"}})
+    with pytest.raises(ConfigError, match=r"share a model folder \(Claude: a, b\).*model_dirs: variant"):
+        run_block(root / "config.yaml", "j")
+    assert not (root / "artifacts" / "jobs" / "j").exists()
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["runtime_info"]["output"]["model_dirs"] = "variant"
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    run_block(root / "config.yaml", "j")
+    runs = root / "evaluation" / "evaluation_outputs" / "Trajectory_results" / "tasks" / "hello-world"
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]

@@ -23,7 +23,7 @@ from trialbook.errors import ConfigError
 from trialbook.exports.velora import JobContext, config_context, write_trial, written_by
 from trialbook.model.trial import TrialRecord
 from trialbook.run.scheduler import JobOutcome, JobSetup
-from trialbook.sources.velora import ROOT_NAME, model_key
+from trialbook.sources.velora import ROOT_NAME
 
 _log = logging.getLogger("trialbook.run")
 
@@ -43,8 +43,7 @@ def check_plan(setup: JobSetup, ctx: JobContext) -> None:
     """Refuse a plan whose Run dirs would collide with each other or with another job's."""
     by_folder: dict[str, set[str]] = {}
     for v in setup.config.variants:
-        folder = v.name if ctx.name_by == "variant" else model_key(v.model or v.name)
-        by_folder.setdefault(folder, set()).add(v.name)
+        by_folder.setdefault(ctx.folder(v.name, v.model), set()).add(v.name)
     shared = {f: sorted(names) for f, names in by_folder.items() if len(names) > 1}
     if shared:
         detail = "; ".join(f"{f}: {', '.join(n)}" for f, n in sorted(shared.items()))
@@ -53,7 +52,7 @@ def check_plan(setup: JobSetup, ctx: JobContext) -> None:
     root = velora_root(setup)
     taken = []
     for plan in setup.plans:
-        folder = plan.variant.name if ctx.name_by == "variant" else model_key(plan.variant.model or plan.variant.name)
+        folder = ctx.folder(plan.variant.name, plan.variant.model)
         target = root / ROOT_NAME / ctx.benchmark / plan.task.name / folder / f"Run{plan.attempt}"
         if (target.exists() or target.is_symlink()) and written_by(target) != (setup.job.name, plan.dir_name):
             taken.append(str(target))

@@ -105,11 +105,13 @@ class JobContext:
     variants: dict[str, dict[str, Any]]
     name_by: Literal["variant", "model"] = "model"
 
+    def folder(self, variant: str, model: str | None) -> str:
+        """The ``{Model}`` folder of a variant: the model key of its model (else of its name), or its name."""
+        return variant if self.name_by == "variant" else model_key(model or variant)
+
     def model_dir(self, record: TrialRecord) -> str:
-        """The ``{Model}`` folder of a trial: the model key of its model, or its variant's name."""
-        if self.name_by == "variant":
-            return record.variant
-        return model_key(record.model or record.variant)
+        """The ``{Model}`` folder of a trial."""
+        return self.folder(record.variant, record.model)
 
     def target(self, dest: Path, record: TrialRecord) -> Path:
         """The trial's ``Run{attempt}`` dir under ``dest``."""

@@ -145,7 +145,7 @@ def test_swe_run_records_bare_clones_and_reruns_from_the_archive(tmp_path: Path)
     rows = [json.loads(line) for line in example_dir().joinpath("instances.jsonl").read_text().splitlines()]
     (root / "instances.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
     config = {"kind": "eval", "tasks": {"instances": "instances.jsonl"},
-              "variants": [{"name": "oracle", "agent": "oracle"}], "concurrency": 2,
+              "variants": [{"name": "oracle", "agent": "oracle"}], "concurrency": 2, "attempts": 1,
               "timeouts": {"environment_setup": 60, "agent": 30, "verifier": 30}}
     init_block(root, "eval", config_text=yaml.safe_dump(config, sort_keys=False))
     # the block is a git repository itself: its bare clones under repos/ must still be recorded each

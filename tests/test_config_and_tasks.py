@@ -160,3 +160,15 @@ def test_atomic_writes_get_normal_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_swe_blocks_default_to_pass_at_8() -> None:
+    """VeloraHarness's pass@8: SWE-style instances without ``attempts:`` run 8 attempts; others 1; set wins."""
+    from trialbook.config import SWE_DEFAULT_ATTEMPTS, BlockConfig
+
+    base = {"kind": "eval", "variants": [{"name": "a", "agent": "nop"}]}
+    swe = BlockConfig.model_validate({**base, "tasks": {"instances": "i.jsonl"}})
+    assert swe.attempts == SWE_DEFAULT_ATTEMPTS == 8
+    assert BlockConfig.model_validate(swe.model_dump(mode="json")).attempts == 8
+    assert BlockConfig.model_validate({**base, "tasks": {"instances": "i.jsonl"}, "attempts": 1}).attempts == 1
+    assert BlockConfig.model_validate({**base, "tasks": {"path": "tasks"}}).attempts == 1

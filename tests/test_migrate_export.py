@@ -173,10 +173,11 @@ def test_export_round_trip(demo_job: Path, tmp_path: Path) -> None:
     before = tree_hash(demo_job)
     result = export_job(demo_job, tmp_path / "out")
     assert tree_hash(demo_job) == before
-    assert result.benchmark == "SWE-hard" and len(result.written) == 30 and not result.skipped
+    # Harbor-format tasks are not SWE-bench: their benchmark folder is the dataset's name, never SWE-hard
+    assert result.benchmark == "tasks" and len(result.written) == 30 and not result.skipped
     assert detect_layout(tmp_path / "out") == "velora"
     back = open_source(tmp_path / "out")
-    assert [j.name for j in back] == ["SWE-hard"]
+    assert [j.name for j in back] == ["tasks"]
     assert _identity(back) == _identity(native)
     assert {o for *_, o, _ in _identity(back)} == {Outcome.RESOLVED, Outcome.UNRESOLVED, Outcome.VERIFIER_ERROR}
     assert _pass_at_k(back) == _pass_at_k(native)

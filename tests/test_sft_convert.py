@@ -38,7 +38,8 @@ def test_all_cases_round_trip_into_four_aligned_files(tmp_path: Path) -> None:
     assert result.dropped["multimodal"] == 1 and result.dropped["empty"] == 1
     assert sum(result.dropped.values()) == len(CASES) - len(TEXT_CASES)
     assert info == dataset_info_entry("job-1", "lf.json")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset_info.json", "im.jsonl", "lf.json", "lf.stats.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset_info.json", "im.jsonl", "lf.json", "lf.stats.json",
+                                                       "lf_train.yaml"]
     for record, example in zip(im, lf, strict=True):
         name = record["task"]
         conv = trajectory_to_messages(CASES[name]())

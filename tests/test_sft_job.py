@@ -41,7 +41,8 @@ def test_trajgen_run_converts_automatically_and_cli_filters(tmp_path: Path, monk
         report = run_block(root / "config.yaml", "tg")
     assert "sft" in report.steps, report.step_errors
     out = root / "artifacts" / "sft_data" / "tg"
-    assert sorted(p.name for p in out.iterdir()) == ["dataset_info.json", "im.jsonl", "lf.json", "lf.stats.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["dataset_info.json", "im.jsonl", "lf.json", "lf.stats.json",
+                                                    "lf_train.yaml"]
     assert read_json(root / "artifacts" / "jobs" / "tg" / "result.json")["kind"] == "trajgen"
     im = [orjson.loads(line) for line in (out / "im.jsonl").read_bytes().splitlines()]
     assert [(r["task"], r["variant"], r["attempt"], r["score"], r["resolved"]) for r in im] == [

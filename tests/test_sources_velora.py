@@ -293,3 +293,21 @@ def test_wrong_json_types_never_crash_the_swe_readers(tmp_path: Path, seed: int)
                     continue
                 if trajectory is not None:
                     assert validate_trajectory(trajectory.model_dump(mode="json", exclude_none=True)) == []
+
+
+def test_llm_completions_are_counted_and_give_the_usage_output_jsonl_lacks(tree: Path) -> None:
+    facts = {(r["benchmark"], r["model"], r["run"]): r for r in EXPECTED["runs"]}
+    for view in (t for j in open_source(tree) for t in j.trials):
+        fact = facts[(view.record.job, view.record.variant, view.record.attempt)]
+        assert view.record.extra["n_llm_completions"] == fact["n_llm_calls"]
+    run = _run(tree, "SWE-hard", "Gemini", 1)
+    line = json.loads((run / "output.jsonl").read_text())
+    line["metrics"] = None
+    for event in line["history"]:
+        event.pop("llm_metrics", None)
+    (run / "output.jsonl").write_text(json.dumps(line) + "\n")
+    view = trials_by_key(open_source(tree))[("SWE-hard", "psf__requests_2.4.0_2.4.1", "Gemini", 1)]
+    fact = facts[("SWE-hard", "Gemini", 1)]
+    usage = view.record.usage
+    assert usage is not None and usage.n_llm_calls == fact["n_llm_calls"]
+    assert (usage.prompt_tokens, usage.completion_tokens) == (fact["prompt_tokens"], fact["completion_tokens"])

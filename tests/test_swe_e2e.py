@@ -38,7 +38,7 @@ def swe_block(tmp_path: Path, rows: list[dict[str, Any]], **overrides: Any) -> P
     (root / "instances.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config: dict[str, Any] = {
         "kind": "eval", "tasks": {"instances": "instances.jsonl"},
-        "variants": [{"name": "oracle", "agent": "oracle"}], "concurrency": 4,
+        "variants": [{"name": "oracle", "agent": "oracle"}], "concurrency": 4, "attempts": 1,
         "timeouts": {"environment_setup": 60, "agent": 30, "verifier": 30},
     }
     config.update(overrides)

@@ -136,7 +136,7 @@ def _swe_block(tmp_path: Path, rows: list[dict], **overrides) -> Path:
     root.mkdir(parents=True)
     write_rows(root / "instances.jsonl", rows)
     config = {"kind": "eval", "tasks": {"instances": "instances.jsonl"},
-              "variants": [{"name": "oracle", "agent": "oracle"}], **overrides}
+              "variants": [{"name": "oracle", "agent": "oracle"}], "attempts": 1, **overrides}
     init_block(root, "eval", config_text=yaml.safe_dump(config))
     return root
 

@@ -12,7 +12,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trialbook import secrets, yamlio
 from trialbook.config_errors import format_errors
@@ -52,6 +60,10 @@ class TasksConfig(_Strict):
     dataset_name: str | None = Field(default=None, description="Name used to detect the benchmark type")
     include: list[str] = Field(default_factory=list, description="fnmatch globs on task names")
     exclude: list[str] = Field(default_factory=list)
+
+    def dataset_label(self) -> str | None:
+        """The dataset's name: ``dataset_name``, else the instances file's or tasks directory's name."""
+        return self.dataset_name or Path(self.instances or self.path or "").name or None
 
     @field_validator("include", "exclude")
     @classmethod
@@ -181,6 +193,19 @@ class OutputConfig(_Strict):
     eval_results_dir: str | None = None
     raw_trajectories_dir: str | None = None
     sft_data_dir: str | None = None
+    layout: Literal["native", "velora"] = Field(
+        default="native",
+        description="velora: also write each trial, as it finishes, in the VeloraHarness layout "
+                    "(Trajectory_results/{Benchmark}/{Instance}/{Model}/Run{N}/); see docs/swe-layouts.md",
+    )
+    trajectory_results_dir: str = Field(
+        default="evaluation/evaluation_outputs",
+        description="With layout velora: where Trajectory_results/ is written (relative to the block)",
+    )
+    model_dirs: Literal["model", "variant"] = Field(
+        default="model",
+        description="With layout velora: {Model} folders named by model key (Gemini, Claude, GPT) or by variant",
+    )
 
 
 class RuntimeInfo(_Strict):
@@ -195,6 +220,11 @@ class SftConversionConfig(_Strict):
     per_task_cap: int | None = None
     thinking: Literal["keep", "strip"] = "keep"
     tokenizer: str | None = None
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="LLaMA-Factory training arguments written to lf_train.yaml next to lf.json, over its "
+                    "defaults (model_name_or_path, template, finetuning_type, ...); see docs/sft.md",
+    )
 
 
 class AnalysisConfig(_Strict):
@@ -216,6 +246,9 @@ class IndexConfig(_Strict):
     )
 
 
+#: Attempts of a SWE-style block that does not set ``attempts`` (VeloraHarness's pass@8: Run1..Run8).
+SWE_DEFAULT_ATTEMPTS = 8
+
 #: Upper bounds that catch typos (``attempts: 100000000``) before a plan fills the memory.
 MAX_ATTEMPTS = 10_000
 MAX_CONCURRENCY = 1_024
@@ -228,7 +261,9 @@ class BlockConfig(_Strict):
     name: str | None = None
     tasks: TasksConfig
     variants: list[VariantConfig] = Field(min_length=1)
-    attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS,
+                          description="Attempts per task and variant; default 1, and 8 (pass@8) for SWE-style "
+                                      "instances (tasks.instances), as the VeloraHarness layout has it")
     concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
@@ -249,6 +284,13 @@ class BlockConfig(_Strict):
         if dupes:
             raise ValueError(f"variant names must be unique; repeated: {', '.join(dupes)}")
         return variants
+
+    @model_validator(mode="after")
+    def _swe_default_attempts(self) -> BlockConfig:
+        """SWE-style instances default to pass@8: without an ``attempts:`` key, run 8 attempts."""
+        if "attempts" not in self.model_fields_set and self.tasks.instances:
+            self.attempts = SWE_DEFAULT_ATTEMPTS
+        return self
 
     def output_dir(self, block_root: Path) -> Path:
         """The jobs directory: ``eval_results_dir`` or ``raw_trajectories_dir``, default artifacts/jobs."""

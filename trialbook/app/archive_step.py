@@ -135,7 +135,8 @@ def _job_aggregate(job: JobPaths, config: BlockConfig) -> dict[str, Any]:
             records.append(TrialRecord.model_validate(read_json(d / "trial.json")))
         except (TrialbookError, ValidationError):
             continue
-    return aggregate(records, job=job.name, kind=config.kind, attempts=config.attempts, status="unknown")
+    return aggregate(records, job=job.name, kind=config.kind, attempts=config.attempts, status="unknown",
+                     dataset=config.tasks.dataset_label())
 
 
 def record_in_status(config_path: Path, result: ArchiveResult) -> None:

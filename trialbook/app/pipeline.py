@@ -21,6 +21,7 @@ from trialbook.app.analysis_step import analysis_step
 from trialbook.app.archive_step import archive_step
 from trialbook.app.sft_step import sft_step
 from trialbook.app.summary_step import summary_step
+from trialbook.app.velora_output import attach_velora_output, velora_step
 from trialbook.errors import TrialbookError
 from trialbook.plugins import entry_point_objects
 from trialbook.run.agents import get_agent
@@ -44,6 +45,7 @@ POST_RUN_STEPS: list[tuple[str, PostRunStep]] = [
     ("analysis", analysis_step),
     ("summary", summary_step),
     ("sft", sft_step),
+    ("velora", velora_step),
     ("archive", archive_step),
 ]
 
@@ -117,6 +119,7 @@ def run_block(config_path: Path, job_name: str | None = None,
               overrides: RunOverrides | None = None) -> RunReport:
     """Run the block's job (new or resumed) and its post-run steps, with session log and monitor."""
     setup = prepare_job(config_path, job_name, overrides)
+    attach_velora_output(setup)
     preflight(setup)
     if on_setup:
         on_setup(setup)

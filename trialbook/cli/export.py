@@ -33,12 +33,13 @@ def register(app: typer.Typer) -> None:
         layout: str = typer.Option("velora", "--layout", help="Target layout (velora)"),
         benchmark: str = typer.Option(None, "--benchmark",
                                       help="Benchmark dir name (default: detected from the job's dataset name)"),
-        name_by: str = typer.Option("variant", "--name-by",
-                                    help="Model-level dir: 'variant' name, or the VeloraHarness 'model' key (Claude/GPT/...)"),
+        name_by: str = typer.Option("model", "--name-by",
+                                    help="Model-level dir: the VeloraHarness 'model' key (Gemini/Claude/GPT, other "
+                                         "models their own name), or the 'variant' name"),
         dry_run: bool = typer.Option(False, "--dry-run", help="List what would be written; write nothing"),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
     ) -> None:
-        """Write a native job as Trajectory_results/{Benchmark}/{task}/{variant}/Run{attempt}/ (never overwrites)."""
+        """Write a native job in the VeloraHarness layout: Trajectory_results/{Benchmark}/{task}/{Model}/Run{attempt}/ (never overwrites)."""
         if layout not in LAYOUTS:
             fail(f"unknown export layout {layout!r}; known: {', '.join(LAYOUTS)}", code=ExitCode.USAGE)
         if name_by not in ("variant", "model"):

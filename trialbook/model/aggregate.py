@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from trialbook.model.evals import harbor_evals
 from trialbook.model.job_files import check_results
 from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
@@ -125,8 +126,13 @@ def aggregate(
     finished_at: str | None = None,
     status: str = "running",
     extra: dict[str, Any] | None = None,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
-    """The whole job aggregate; pass@k is reported for k = 1..attempts."""
+    """The whole job aggregate; pass@k is reported for k = 1..attempts.
+
+    A trajgen job's (``result.json``) also has ``evals`` in Harbor's shape (:mod:`trialbook.model.evals`),
+    keyed by agent, model and ``dataset``.
+    """
     records = list(records)
     finished = [r for r in records if r.outcome is not None]
     by_variant: dict[str, list[TrialRecord]] = defaultdict(list)
@@ -151,6 +157,8 @@ def aggregate(
         "variants": {v: variant_stats(rs, max_k) for v, rs in sorted(by_variant.items())},
         "usage": Usage.total(r.usage for r in finished).model_dump(mode="json"),
     }
+    if kind == "trajgen":
+        out["evals"] = harbor_evals(finished, dataset)
     if extra:
         out.update(extra)
     check_results(out)

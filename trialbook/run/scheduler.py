@@ -44,6 +44,8 @@ from trialbook.run.trajectory_writer import write_trajectory
 from trialbook.run.trial import AfterAgentHook, TrialEnv, TrialPlan, run_trial
 
 ProgressCallback = Callable[[int, int, TrialRecord | None], None]
+#: Called (in a worker thread) with each trial's final record once its files are written.
+AfterTrialHook = Callable[[TrialRecord], None]
 
 _log = logging.getLogger("trialbook.run")
 
@@ -84,6 +86,9 @@ class JobSetup:
     after_agent: list[AfterAgentHook] = field(default_factory=lambda: [write_trajectory])
     #: Extra aggregate keys, recomputed at every aggregate write (SWE-style jobs: report.json + figures).
     aggregate_extra: AggregateExtra | None = None
+    #: Writers of other layouts fed trial by trial (e.g. the VeloraHarness layout as a run output);
+    #: a failing hook is logged and never changes the trial.
+    after_trial: list[AfterTrialHook] = field(default_factory=list)
 
 
 def prepare_job(config_path: Path, job_name: str | None = None,
@@ -145,6 +150,7 @@ class JobRunner:
             n_planned=len(self.s.plans), started_at=self.started_at, finished_at=finished_at,
             status=status,
             extra=self.s.aggregate_extra(list(self.records.values())) if self.s.aggregate_extra else None,
+            dataset=cfg.tasks.dataset_label(),
         )
 
     def _write_progress(self, status: str, *, force: bool = False, finished_at: str | None = None) -> dict[str, Any]:
@@ -183,6 +189,11 @@ class JobRunner:
                     continue
                 break
         self.records[plan.dir_name] = rec
+        for hook in self.s.after_trial:
+            try:
+                await asyncio.to_thread(hook, rec)
+            except Exception as exc:  # noqa: BLE001 - another layout's writer must not lose this trial
+                _log.error("trial %s: writing it in another layout failed: %s", plan.dir_name, exc)
         error = rec.outcome in ERROR_OUTCOMES
         _log.log(logging.WARNING if error else logging.INFO, "trial %s finished: %s in %.1fs%s",
                  plan.dir_name, rec.outcome, rec.duration_s or 0.0,

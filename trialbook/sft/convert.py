@@ -1,4 +1,4 @@
-"""Convert trials to SFT data: ``im.jsonl``, ``lf.json``, ``lf.stats.json`` and ``dataset_info.json``.
+"""Convert trials to SFT data: ``im.jsonl``, ``lf.json``, ``lf.stats.json``, ``dataset_info.json`` and ``lf_train.yaml``.
 
 Pipeline, per input (streamed; the trajectory is not kept after its turn):
 
@@ -41,6 +41,7 @@ from trialbook.sft.messages import (
 from trialbook.sft.sharegpt import ShareGptNotes, dataset_info_entry, to_sharegpt
 from trialbook.sft.stats import ExampleFacts, SftStats
 from trialbook.sft.tokens import DEFAULT_TOKENIZER, TokenCounter, get_tokenizer
+from trialbook.sft.train_config import train_config, write_train_config
 
 CONVERTER_VERSION = "1.0"
 IM_FILE = "im.jsonl"
@@ -67,6 +68,8 @@ class ConvertOptions:
     tokenizer: str = DEFAULT_TOKENIZER
     token_threads: int = 1
     batch_size: int = 256
+    #: LLaMA-Factory arguments over the defaults of ``lf_train.yaml`` (:mod:`trialbook.sft.train_config`).
+    train: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.thinking not in THINKING_CHOICES:
@@ -96,6 +99,7 @@ class ConvertResult:
     kept: int
     dropped: dict[str, int]
     stats: dict[str, Any] = field(repr=False)
+    train_config_path: Path | None = None
 
 
 @dataclass(slots=True)
@@ -292,6 +296,8 @@ def convert(
     }
     write_json(paths[STATS_FILE], body)
     write_json(paths[DATASET_INFO_FILE], dataset_info_entry(dataset_name, LF_FILE))
+    longest = max((f.tokens for f in stats.kept), default=None)
+    train_path = write_train_config(out, train_config(out, dataset_name, longest, options.max_tokens, options.train))
     return ConvertResult(
         out_dir=out,
         im_path=paths[IM_FILE],
@@ -302,4 +308,5 @@ def convert(
         kept=len(kept),
         dropped=body["trajectories"]["dropped"],
         stats=body,
+        train_config_path=train_path,
     )

@@ -31,7 +31,7 @@ def options_from_config(cfg: SftConversionConfig, root: Path | None = None, **ov
     """
     values: dict[str, object] = {
         "min_reward": cfg.min_reward, "resolved_only": cfg.resolved_only, "max_tokens": cfg.max_tokens,
-        "per_task_cap": cfg.per_task_cap, "thinking": cfg.thinking,
+        "per_task_cap": cfg.per_task_cap, "thinking": cfg.thinking, "train": dict(cfg.train) or None,
     }
     if cfg.tokenizer:
         values["tokenizer"] = _block_relative_tokenizer(cfg.tokenizer, root)

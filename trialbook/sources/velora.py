@@ -9,12 +9,15 @@
             Run{N}/                one attempt (pass@k over Runs 1..N)   -> attempt N
               output.jsonl         OpenHands EvalOutput line(s): history, metrics, error, test_result.git_patch
               metadata.json        EvalMetadata: agent_class, llm_config.model, max_iterations, dataset ...
-              llm_completions/ logs/ eval_pilot2_output.jsonl
+              llm_completions/{Instance_ID}/NNNN_request.json, NNNN_response.json   one pair per LLM call
+              logs/ eval_pilot2_output.jsonl
               eval_outputs/report.json, eval_outputs/{Instance_ID}/{report.json, patch.diff, test_output.txt, ...}
 
 Outcomes follow :mod:`trialbook.sources.swe_outcome` (an ``error`` in output.jsonl, then the
 report, then "not evaluated"). A Run dir whose output.jsonl is missing or has no complete line
-is listed as ``infra_error`` with the reason. metadata.json written by ``trialbook export``
+is listed as ``infra_error`` with the reason. ``llm_completions/`` is counted (``n_llm_completions``)
+and, when output.jsonl has no usage, its responses' usage is summed
+(:mod:`trialbook.sources.velora_completions`). metadata.json written by ``trialbook export``
 carries the original trial record under :data:`EXPORT_KEY`; its outcome, reason and rewards
 win over the derived ones, so an exported job reads back exactly.
 """
@@ -46,6 +49,7 @@ from trialbook.sources.openhands_output import (
 )
 from trialbook.sources.safe import SafeTree
 from trialbook.sources.swe_outcome import EvalResult
+from trialbook.sources.velora_completions import completions_usage, response_files
 
 ROOT_NAME = "Trajectory_results"
 RUN_RE = re.compile(r"^Run([1-9]\d*)$")
@@ -190,6 +194,11 @@ def read_run(run: Path, tree: SafeTree) -> TrialView:
     for key in ("max_iterations", "dataset", "data_split", "agent_class"):
         if metadata.get(key) is not None:
             extra[key] = metadata[key]
+    completions = response_files(run, tree, instance)
+    extra["n_llm_completions"] = len(completions)
+    usage = facts.usage if facts else None
+    if usage is None and completions:  # output.jsonl without metrics: the completion log has the usage
+        usage = completions_usage(completions, tree)
     if facts is not None:
         extra.update(history_form=facts.history_form, n_history_events=facts.n_history_items,
                      git_patch_empty=None if facts.git_patch is None else not facts.git_patch.strip())
@@ -206,7 +215,7 @@ def read_run(run: Path, tree: SafeTree) -> TrialView:
         outcome=judged.outcome, reason=judged.reason, reward=judged.reward,
         rewards=_rewards(exported.get("rewards")) or judged.rewards,
         started_at=facts.started_at if facts else None, finished_at=facts.finished_at if facts else None,
-        duration_s=facts.duration_s if facts else None, usage=facts.usage if facts else None,
+        duration_s=facts.duration_s if facts else None, usage=usage,
         n_turns=facts.n_turns if facts else None, n_tool_calls=facts.n_tool_calls if facts else None,
         extra=extra,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import textwrap
 from importlib import resources
@@ -13,6 +14,10 @@ import pytest
 import yaml
 
 from trialbook.block.init import init_block
+
+# The suite runs offline: LiteLLM imported by a test before trialbook's own setting
+# (trialbook.run.upstream) must not spend seconds trying to download its price map.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 requires_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
                                     reason="bubblewrap (bwrap) is not installed")

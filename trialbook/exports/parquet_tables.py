@@ -28,7 +28,9 @@ from trialbook.results.summary import facts_from_record
 from trialbook.sources.base import TrialView
 from trialbook.sources.safe import SafeTree
 
-TS = pa.timestamp("us", tz="UTC")
+#: Times are UTC instants stored without a zone: DuckDB, Polars and pandas read them as plain
+#: timestamps (a zoned column would make DuckDB need pytz to hand rows to Python).
+TS = pa.timestamp("us")
 
 
 @dataclass(frozen=True)
@@ -148,14 +150,14 @@ def schema(table: str) -> pa.Schema:
 
 
 def parse_ts(value: str | None) -> datetime | None:
-    """An ISO 8601 time as an aware UTC datetime (no zone: UTC); None when absent or unparsable."""
+    """An ISO 8601 time as a naive UTC datetime (text without a zone is taken as UTC); None when absent or unparsable."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
 
 
 def content_text(content: Content | None) -> str | None:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import orjson
@@ -18,7 +17,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from dashboard_trees import job_config, trajectory, trial_json
+from typer.testing import CliRunner
 
+from trialbook.cli.main import app
+from trialbook.errors import TrialbookError
 from trialbook.exports.parquet import ExportExistsError, export_parquet
 from trialbook.exports.parquet_tables import TABLES
 from trialbook.model.trajectory import load_trajectory
@@ -30,9 +32,13 @@ DOC_TYPES = {"string": "string", "int64": "int64", "double": "double", "bool": "
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "exports.md"
 
 
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trialbook.cli.main", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+def cli(*args: str | Path) -> SimpleNamespace:
+    """A trialbook command in this process, exit codes as ``main`` gives them."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if isinstance(result.exception, TrialbookError):
+        return SimpleNamespace(returncode=int(result.exception.exit_code), stdout="", stderr=str(result.exception))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
 def _log_line(seq: int, step: int, status: str, **extra: object) -> bytes:

@@ -12,6 +12,7 @@ ATIF trajectory, and for layouts that keep one the raw LiteLLM log), one trial a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -212,8 +213,6 @@ def _step_row(key: dict[str, str], step: Step, default_model: str | None) -> dic
 
 
 def _json_text(value: Any) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -237,3 +237,13 @@ def test_docs_list_every_column_with_its_type() -> None:
         assert [name for name, _ in documented] == [c.name for c in columns], table
         for (_, kind), column in zip(documented, columns, strict=True):
             assert kind.strip() == DOC_TYPES[str(column.type)], column.name
+
+
+def test_without_roots_the_blocks_jobs_go_to_results_parquet(tmp_path: Path) -> None:
+    block = tmp_path / "block"
+    write_logged_job(block / "artifacts" / "jobs")
+    (block / "config.yaml").write_text("kind: eval\nname: b\ntasks: {path: tasks}\nvariants: [{name: nop, agent: nop}]\n")
+    done = cli("export", "--format", "parquet", "--block", block, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["out_dir"] == str(block / "results" / "parquet")
+    assert duckdb.sql(f"SELECT count(*) FROM '{block}/results/parquet/trials/**/*.parquet'").fetchone() == (2,)

@@ -5,7 +5,7 @@
 * hf / trl: SFT data. A target holding ``im.jsonl`` (a conversion's output directory) is used
   as it is (curated data stays curated); any other target is a results tree, converted first
   with the block's ``sft_conversion`` settings. No target: every ``im.jsonl`` under the block's
-  ``sft_data`` directory.
+  SFT data directory (``runtime_info.output.sft_data_dir``, default ``artifacts/sft_data``).
 
 Default output: ``<block>/results/<format>/`` in a block, else ``./trialbook-<format>/``.
 """
@@ -87,9 +87,14 @@ def sft_files(targets: Sequence[Path], block: BlockPaths | None, scratch: Path) 
         if block is None:
             raise TrialbookError("no SFT data named: give im.jsonl directories or jobs, or run in a block",
                                  not_found=True)
-        found = sorted(block.sft_data.glob(f"*/{IM_FILE}"))
+        try:
+            rel = load_config(block.config).runtime_info.output.sft_data_dir
+        except ConfigError:
+            rel = None
+        sft_data = block.root / rel if rel else block.sft_data
+        found = sorted(sft_data.glob(f"*/{IM_FILE}"))
         if not found:
-            raise TrialbookError(f"no SFT data in {block.sft_data} (run `trialbook convert` first, or name jobs)",
+            raise TrialbookError(f"no SFT data in {sft_data} (run `trialbook convert` first, or name jobs)",
                                  not_found=True)
         return found
     files: list[Path] = []

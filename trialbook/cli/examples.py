@@ -34,7 +34,8 @@ EXAMPLES: dict[str, list[str]] = {
     "archives": ["trialbook archives", "trialbook archives --repair --json"],
     "clean": ["trialbook clean --dry-run", "trialbook clean --repos"],
     "migrate": ["trialbook migrate old_outputs/ Trajectory_results/ --dry-run"],
-    "export": ["trialbook export my-job --dry-run", "trialbook export my-job --name-by model"],
+    "export": ["trialbook export --format parquet --out tables/", "trialbook export --format trl artifacts/sft_data/my-job",
+               "trialbook export my-job --to velora-out --dry-run", "trialbook export my-job --to velora-out --name-by model"],
     "validate": ["trialbook validate artifacts/jobs/JOB/TRIAL/agent/trajectory.json"],
     "schema": ["trialbook schema", "trialbook schema atif > atif.schema.json"],
 }

@@ -25,6 +25,7 @@
         archives/run_NNN/             BlockPaths.archives
         index.yaml                    BlockPaths.archive_index
       results/index.db                BlockPaths.index_db
+      results/parquet/ hf/ trl/       BlockPaths.export_dir(format): default target of `trialbook export`
       dashboard/site/ dashboard/.cache/
       logs/  litellm/  repos/         runtime outputs (gitignored); repos/<slug> cached SWE repositories
       .trialbook/state.json           the live run state (job, progress, counts)
@@ -235,6 +236,10 @@ class BlockPaths:
     @property
     def index_db(self) -> Path:
         return self.results_dir / "index.db"
+
+    def export_dir(self, fmt: str) -> Path:
+        """Where ``trialbook export --format FMT`` writes by default (derived, rebuildable)."""
+        return self.results_dir / _check_component(fmt, "export format")
 
     @property
     def dashboard_site(self) -> Path:

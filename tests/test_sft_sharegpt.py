@@ -31,7 +31,7 @@ from trialbook.sft.sharegpt import dataset_info_entry, to_sharegpt
 def _load_llamafactory() -> dict[str, types.ModuleType]:
     spec = importlib.util.find_spec("llamafactory")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("llamafactory is not installed (pip install llamafactory --no-deps)")
+        pytest.fail("llamafactory is not installed: bash dev/setup.sh --test installs the reference tools")
     for needed in ("datasets", "fsspec", "huggingface_hub", "transformers"):
         if importlib.util.find_spec(needed) is None:
             pytest.skip(f"{needed} is not installed; LLaMA-Factory's data modules import it")

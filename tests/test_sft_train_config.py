@@ -34,7 +34,7 @@ from trialbook.sft.train_config import TRAIN_FILE
 def _lf_root() -> Path:
     spec = importlib.util.find_spec("llamafactory")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("llamafactory is not installed (pip install llamafactory --no-deps)")
+        pytest.fail("llamafactory is not installed: bash dev/setup.sh --test installs the reference tools")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -7,15 +7,14 @@ import os
 import subprocess
 import sys
 
+import litellm  # noqa: E402
 import pytest
-
-from trialbook.run import upstream
-
-litellm = pytest.importorskip("litellm")
 from minisweagent.environments.local import LocalEnvironment  # noqa: E402
 from minisweagent.exceptions import FormatError, Submitted  # noqa: E402
 from minisweagent.models.litellm_model import LitellmModel  # noqa: E402
 from minisweagent.models.utils.actions_toolcall import BASH_TOOL  # noqa: E402
+
+from trialbook.run import upstream
 
 TOOL_CALL = {"id": "c1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls -la"}'}}
 

@@ -1,0 +1,159 @@
+"""The model gateway end to end: a real LiteLLM proxy, real bubblewrap sandboxes, a scripted model server.
+
+One job runs two ``cli`` variants concurrently on the hello-world task. Each trial's program
+(Python's standard library, run from the variant's ``install:``ed script) asks the gateway for
+the answer in the OpenAI chat shape and in the Anthropic messages shape, with the key its
+sandbox was given, from inside a ``network: false`` sandbox. The test checks what a user
+relies on: the task is solved, each call is a line of its own trial's log only, usage and
+ATIF come from those lines, the real key is nowhere in the sandbox or the trial tree, no other
+address is reachable, an unknown key is refused, and a step budget is enforced with HTTP 429.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_block, requires_bwrap
+from scripted_llm_server import ScriptedLLMServer, text
+
+from trialbook.app.pipeline import run_block
+from trialbook.jsonio import read_json
+from trialbook.model.atif_validate import validate_trajectory
+from trialbook.run.agents.install import AGENT_DIR
+from trialbook.run.llm_log import read_litellm_log
+
+pytestmark = requires_bwrap
+
+KEY_ENV = "TEST_GATEWAY_REAL_KEY"
+
+#: The agent program: stdlib Python calling the gateway as any OpenAI/Anthropic client would.
+PROGRAM = r'''#!/usr/bin/python3
+import json, os, socket, sys, urllib.error, urllib.request
+
+marker = os.environ["TRIALBOOK_MARKER"]
+report = {"env": dict(os.environ)}
+
+def post(url, body, headers):
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+def chat(text, key=None):
+    return post(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+                {"model": "gpt-anything", "messages": [{"role": "user", "content": text}]},
+                {"authorization": "Bearer " + (key or os.environ["OPENAI_API_KEY"])})
+
+status, openai = chat("openai shape " + marker)
+report["openai"] = [status, openai]
+status, anthropic = post(os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages",
+                         {"model": "claude-anything", "max_tokens": 64, "system": "You write files.",
+                          "messages": [{"role": "user", "content": "anthropic shape " + marker}]},
+                         {"x-api-key": os.environ["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01"})
+report["anthropic"] = [status, anthropic]
+report["bad_key"] = chat("bad key " + marker, key="tb-trial-guessed")[0]
+report["third"] = chat("third " + marker)[0]
+# nothing but the gateway: the model server's own port and an outside address
+report["direct"] = []
+for host, port in (("127.0.0.1", int(os.environ["SERVER_PORT"])), ("1.1.1.1", 80)):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        report["direct"].append("connected")
+    except OSError as exc:
+        report["direct"].append(type(exc).__name__)
+try:
+    open(os.path.join(os.environ["TRIALBOOK_AGENT_DIR"], "tamper"), "w")
+    report["agent_dir"] = "writable"
+except OSError:
+    report["agent_dir"] = "read-only"
+with open("/logs/agent/report.json", "w") as fh:
+    json.dump(report, fh)
+with open("/app/hello.txt", "w") as fh:
+    fh.write(openai["choices"][0]["message"]["content"] + "\n")
+'''
+
+INSTALL = f"mkdir -p \"$TRIALBOOK_AGENT_DIR/bin\"\ncat > \"$TRIALBOOK_AGENT_DIR/bin/hello-agent\" <<'EOF'\n{PROGRAM}EOF\n" \
+          "chmod 755 \"$TRIALBOOK_AGENT_DIR/bin/hello-agent\"\necho installed {version}"
+
+
+def cli_variant(server: ScriptedLLMServer, name: str, model: str, **settings: Any) -> dict[str, Any]:
+    return {"name": name, "agent": "cli", "model": model, "api_base": server.base_url, "api_key_env": KEY_ENV,
+            "env": {"TRIALBOOK_MARKER": f"marker-{name}", "SERVER_PORT": str(server.httpd.server_address[1])},
+            "settings": {"version": "1.2.3", "install": INSTALL, "run": "hello-agent", **settings}}
+
+
+@pytest.fixture
+def real_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    key = f"sk-real-{secrets.token_hex(16)}"
+    monkeypatch.setenv(KEY_ENV, key)
+    return key
+
+
+def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
+    with ScriptedLLMServer(default=text("Hello, world!")) as server:
+        root = make_block(tmp_path, tasks=["hello-world"], concurrency=2,
+                          timeouts={"environment_setup": 30, "agent": 90, "verifier": 30},
+                          variants=[cli_variant(server, "alpha", "openai/scripted-alpha"),
+                                    cli_variant(server, "beta", "openai/scripted-beta", step_limit=2)])
+        job_dir = run_block(root / "config.yaml", "job").outcome.job_dir
+    trials = {read_json(p)["variant"]: p.parent for p in job_dir.glob("*/trial.json")}
+    assert sorted(trials) == ["alpha", "beta"]
+
+    # the model server saw only the real key, and each trial's calls went to its own variant's model
+    assert len(server.chat_requests) == 5  # alpha: 3 calls, beta: 2 (its third is over budget)
+    assert {r.headers["authorization"] for r in server.chat_requests} == {f"Bearer {real_key}"}
+    for r in server.chat_requests:
+        marker = json.dumps(r.body["messages"]).split("marker-")[1][:4]
+        assert r.body["model"] == {"alph": "scripted-alpha", "beta": "scripted-beta"}[marker]
+
+    for name, trial in trials.items():
+        record = read_json(trial / "trial.json")
+        assert record["outcome"] == "resolved", record
+        report = read_json(trial / "agent" / "report.json")
+        env = report["env"]
+        assert env["OPENAI_BASE_URL"].startswith("http://127.0.0.1:") and env["OPENAI_API_KEY"].startswith("tb-trial-")
+        assert env["ANTHROPIC_API_KEY"] == env["OPENAI_API_KEY"]
+        assert real_key not in json.dumps(env)
+        assert report["openai"][0] == 200 and report["anthropic"][0] == 200
+        assert report["anthropic"][1]["content"][0]["text"] == "Hello, world!"
+        assert report["bad_key"] == 401
+        assert report["direct"] == ["ConnectionRefusedError", "OSError"] or all(
+            d != "connected" for d in report["direct"]), report["direct"]
+        assert report["agent_dir"] == "read-only"
+        assert record["extra"]["agent_version"] == "1.2.3"
+
+        lines = read_litellm_log(trial / "agent" / "litellm-trajectory.jsonl")
+        trial_id = f"job/{trial.name}"
+        assert {ln.trial_id for ln in lines} == {trial_id}
+        assert [ln.seq for ln in lines] == list(range(1, len(lines) + 1))
+        texts = [json.dumps(ln.messages) for ln in lines]
+        assert all(f"marker-{name}" in t for t in texts), texts  # its own calls only: no cross-talk
+        assert "openai shape" in texts[0] and "anthropic shape" in texts[1]
+        assert lines[1].messages[0] == {"role": "system", "content": "You write files."}
+        assert all(f"marker-{other}" not in t for t in texts for other in trials if other != name)
+        ok = [ln for ln in lines if ln.status == "success"]
+        assert all(ln.model == f"openai/scripted-{name}" for ln in ok)
+        assert record["usage"]["prompt_tokens"] == 100 * len(ok)
+        assert record["n_turns"] == len(ok)
+        traj = read_json(trial / "agent" / "trajectory.json")
+        assert validate_trajectory(traj) == []
+        assert sum(1 for s in traj["steps"] if s["source"] == "agent") == len(ok)
+        if name == "alpha":
+            assert len(ok) == 3 and "limit" not in record["extra"]
+        else:  # step_limit 2: the third call is refused and logged as a failure
+            assert report["third"] == 429
+            assert len(ok) == 2 and record["extra"]["limit"] == "step_limit"
+            assert lines[-1].status == "failure" and lines[-1].error.status_code == 429
+        assert record["extra"]["gateway"]["calls"] == record["extra"]["gateway"]["logged"] == len(lines)
+
+    leaked = [p for p in job_dir.rglob("*") if p.is_file() and real_key.encode() in p.read_bytes()]
+    assert leaked == []
+    installed = list((root / ".trialbook" / "agents").iterdir())
+    assert len(installed) == 1 and (installed[0] / "bin" / "hello-agent").is_file()  # one recipe, installed once
+    assert AGENT_DIR.startswith("/run/")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,6 +28,10 @@ AGENT_DIR = "/run/trialbook-agent"
 #: The marker of a finished install (holds the recipe).
 DONE_MARKER = ".trialbook-installed.json"
 INSTALL_LOG = "install.log"
+#: Host variables an installer needs to reach package registries (proxies, CA bundles, mirrors).
+NETWORK_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+               "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+               "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "npm_config_registry")
 
 
 def recipe_dir(cache_root: Path, agent: str, script: str) -> Path:
@@ -49,9 +54,10 @@ async def install(cache_root: Path, agent: str, variant_name: str, script: str, 
     give_to_sandbox(work)
     work.chmod(0o755)
     log = cache_root / f"{target.name}.{INSTALL_LOG}"
-    sandbox = Sandbox(mounts=[Mount(work, AGENT_DIR)], network=True, workdir=AGENT_DIR,
-                      env={"TRIALBOOK_AGENT_DIR": AGENT_DIR, "npm_config_update_notifier": "false",
-                           "npm_config_fund": "false", "npm_config_audit": "false"})
+    env = {k: os.environ[k] for k in NETWORK_ENV if os.environ.get(k)}
+    env.update({"TRIALBOOK_AGENT_DIR": AGENT_DIR, "npm_config_update_notifier": "false",
+                "npm_config_fund": "false", "npm_config_audit": "false"})
+    sandbox = Sandbox(mounts=[Mount(work, AGENT_DIR)], network=True, workdir=AGENT_DIR, env=env)
     result = await sandbox.exec(["bash", "-eo", "pipefail", "-c", script], timeout_s=timeout_s, stdout_path=log)
     if result.exit_code != 0:
         await asyncio.to_thread(shutil.rmtree, work, True)

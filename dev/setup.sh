@@ -64,3 +64,18 @@ else
   # --inexact: the demo's set-up leaves test packages of an earlier --test set-up in place.
   "$UV" sync -q --locked --inexact --python "$PY"
 fi
+
+# --- agent CLIs for the gateway's end-to-end tests (optional) -------------------------------
+# tests/test_gateway_claude_code.py runs the real Claude Code from this directory (offline);
+# without npm, or offline now, that test is skipped and says why.
+CLAUDE_CODE_VERSION="2.1.332"
+if [ "$want_test" = 1 ] && command -v npm >/dev/null 2>&1; then
+  cc_dir=.cache/agent-clis/claude-code
+  if [ "$(cat "$cc_dir/node_modules/@anthropic-ai/claude-code/package.json" 2>/dev/null \
+        | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["version"])' 2>/dev/null)" != "$CLAUDE_CODE_VERSION" ]; then
+    echo "setup.sh: installing Claude Code $CLAUDE_CODE_VERSION into $cc_dir (npm)" >&2
+    rm -rf "$cc_dir"
+    npm install -q --prefix "$cc_dir" --no-audit --no-fund "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null \
+      || { echo "setup.sh: warning: npm could not install Claude Code; its end-to-end test will be skipped" >&2; rm -rf "$cc_dir"; }
+  fi
+fi

@@ -269,7 +269,7 @@ async def _prepare_agents(env: TrialEnv, cache_root: Path) -> Gateway | None:
     agent uses it; a gateway that does not start stops the job before any trial."""
     variants = env.config.variants
     for v in variants:
-        await env.agents[v.name].install(v, cache_root)
+        await env.agents[v.name].install(v, cache_root, list(env.config.environment.ro_binds))
     through_gateway = [v for v in variants if env.agents[v.name].uses_gateway]
     if not through_gateway:
         return None

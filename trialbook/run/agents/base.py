@@ -79,8 +79,9 @@ class Agent(ABC):
         """The (step, cost) budget the gateway enforces on each trial of ``variant`` (None: none)."""
         return None, None
 
-    async def install(self, variant: VariantConfig, cache_root: Path) -> None:
-        """Install what the variant needs once per block, before any trial (default: nothing)."""
+    async def install(self, variant: VariantConfig, cache_root: Path, ro_binds: list[str]) -> None:
+        """Install what the variant needs once per block, before any trial (default: nothing);
+        ``ro_binds`` are the block's read-only host paths (environment.ro_binds)."""
 
     def check(self, variant: VariantConfig) -> None:
         """Refuse a variant whose settings this agent cannot use (called at job start)."""

@@ -44,8 +44,12 @@ def is_installed(target: Path) -> bool:
     return (target / DONE_MARKER).is_file()
 
 
-async def install(cache_root: Path, agent: str, variant_name: str, script: str, timeout_s: float) -> Path:
-    """The installed directory of ``script`` (installing it now if it is not in the cache yet)."""
+async def install(cache_root: Path, agent: str, variant_name: str, script: str, timeout_s: float,
+                  ro_binds: list[str] | None = None) -> Path:
+    """The installed directory of ``script`` (installing it now if it is not in the cache yet).
+
+    ``ro_binds`` are the block's ``environment.ro_binds`` (e.g. a directory of local packages
+    to install offline)."""
     target = recipe_dir(cache_root, agent, script)
     if is_installed(target):
         return target
@@ -57,7 +61,8 @@ async def install(cache_root: Path, agent: str, variant_name: str, script: str, 
     env = {k: os.environ[k] for k in NETWORK_ENV if os.environ.get(k)}
     env.update({"TRIALBOOK_AGENT_DIR": AGENT_DIR, "npm_config_update_notifier": "false",
                 "npm_config_fund": "false", "npm_config_audit": "false"})
-    sandbox = Sandbox(mounts=[Mount(work, AGENT_DIR)], network=True, workdir=AGENT_DIR, env=env)
+    sandbox = Sandbox(mounts=[Mount(work, AGENT_DIR)], network=True, workdir=AGENT_DIR, env=env,
+                      ro_binds=list(ro_binds or []))
     result = await sandbox.exec(["bash", "-eo", "pipefail", "-c", script], timeout_s=timeout_s, stdout_path=log)
     if result.exit_code != 0:
         await asyncio.to_thread(shutil.rmtree, work, True)

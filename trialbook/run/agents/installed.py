@@ -106,12 +106,12 @@ class CliAgent(Agent):
         return render(template, instruction=instruction, model=variant.model or "",
                       version=self.settings(variant).version or "")
 
-    async def install(self, variant: VariantConfig, cache_root: Path) -> None:
+    async def install(self, variant: VariantConfig, cache_root: Path, ro_binds: list[str]) -> None:
         settings = self.settings(variant)
         if settings.install and settings.install.strip():
             script = self._render(settings.install, variant)
             self.installed = await installer.install(cache_root, self.name, variant.name, script,
-                                                     settings.install_timeout_s)
+                                                     settings.install_timeout_s, ro_binds)
 
     async def run(self, ctx: AgentContext) -> AgentResult:
         settings = self.settings(ctx.variant)

@@ -2,7 +2,7 @@
 
 One job runs two ``cli`` variants concurrently on the hello-world task. Each trial's program
 (Python's standard library, run from the variant's ``install:``ed script) asks the gateway for
-the answer in the OpenAI chat shape and in the Anthropic messages shape, with the key its
+the answer in the OpenAI chat shape, the Anthropic messages shape and the OpenAI Responses shape, with the key its
 sandbox was given, from inside a ``network: false`` sandbox. The test checks what a user
 relies on: the task is solved, each call is a line of its own trial's log only, usage and
 ATIF come from those lines, the real key is nowhere in the sandbox or the trial tree, no other
@@ -58,6 +58,9 @@ status, anthropic = post(os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages",
                          {"x-api-key": os.environ["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01"})
 report["anthropic"] = [status, anthropic]
 report["bad_key"] = chat("bad key " + marker, key="tb-trial-guessed")[0]
+report["responses"] = post(os.environ["OPENAI_BASE_URL"] + "/responses",
+                           {"model": "gpt-anything", "instructions": "Answer.", "input": "responses shape " + marker},
+                           {"authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
 report["third"] = chat("third " + marker)[0]
 # nothing but the gateway: the model server's own port and an outside address
 report["direct"] = []
@@ -100,13 +103,13 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
         root = make_block(tmp_path, tasks=["hello-world"], concurrency=2,
                           timeouts={"environment_setup": 30, "agent": 90, "verifier": 30},
                           variants=[cli_variant(server, "alpha", "openai/scripted-alpha"),
-                                    cli_variant(server, "beta", "openai/scripted-beta", step_limit=2)])
+                                    cli_variant(server, "beta", "openai/scripted-beta", step_limit=3)])
         job_dir = run_block(root / "config.yaml", "job").outcome.job_dir
     trials = {read_json(p)["variant"]: p.parent for p in job_dir.glob("*/trial.json")}
     assert sorted(trials) == ["alpha", "beta"]
 
     # the model server saw only the real key, and each trial's calls went to its own variant's model
-    assert len(server.chat_requests) == 5  # alpha: 3 calls, beta: 2 (its third is over budget)
+    assert len(server.chat_requests) == 7  # alpha: 4 calls, beta: 3 (its fourth is over budget)
     assert {r.headers["authorization"] for r in server.chat_requests} == {f"Bearer {real_key}"}
     for r in server.chat_requests:
         marker = json.dumps(r.body["messages"]).split("marker-")[1][:4]
@@ -122,6 +125,7 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
         assert real_key not in json.dumps(env)
         assert report["openai"][0] == 200 and report["anthropic"][0] == 200
         assert report["anthropic"][1]["content"][0]["text"] == "Hello, world!"
+        assert report["responses"][0] == 200 and report["responses"][1]["object"] == "response"
         assert report["bad_key"] == 401
         assert report["direct"] == ["ConnectionRefusedError", "OSError"] or all(
             d != "connected" for d in report["direct"]), report["direct"]
@@ -134,8 +138,10 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
         assert [ln.seq for ln in lines] == list(range(1, len(lines) + 1))
         texts = [json.dumps(ln.messages) for ln in lines]
         assert all(f"marker-{name}" in t for t in texts), texts  # its own calls only: no cross-talk
-        assert "openai shape" in texts[0] and "anthropic shape" in texts[1]
+        assert "openai shape" in texts[0] and "anthropic shape" in texts[1] and "responses shape" in texts[2]
         assert lines[1].messages[0] == {"role": "system", "content": "You write files."}
+        assert lines[2].messages == [{"role": "system", "content": "Answer."},
+                                     {"role": "user", "content": f"responses shape marker-{name}"}]
         assert all(f"marker-{other}" not in t for t in texts for other in trials if other != name)
         ok = [ln for ln in lines if ln.status == "success"]
         assert all(ln.model == f"openai/scripted-{name}" for ln in ok)
@@ -144,11 +150,12 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
         traj = read_json(trial / "agent" / "trajectory.json")
         assert validate_trajectory(traj) == []
         assert sum(1 for s in traj["steps"] if s["source"] == "agent") == len(ok)
+        assert all(ln.response and ln.response.content == "Hello, world!" for ln in ok)
         if name == "alpha":
-            assert len(ok) == 3 and "limit" not in record["extra"]
-        else:  # step_limit 2: the third call is refused and logged as a failure
+            assert len(ok) == 4 and "limit" not in record["extra"]
+        else:  # step_limit 3: the fourth call is refused and logged as a failure
             assert report["third"] == 429
-            assert len(ok) == 2 and record["extra"]["limit"] == "step_limit"
+            assert len(ok) == 3 and record["extra"]["limit"] == "step_limit"
             assert lines[-1].status == "failure" and lines[-1].error.status_code == 429
         assert record["extra"]["gateway"]["calls"] == record["extra"]["gateway"]["logged"] == len(lines)
 

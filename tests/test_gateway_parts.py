@@ -15,7 +15,7 @@ from trialbook.errors import ConfigError, ServiceUnavailableError
 from trialbook.run.agents import install as installer
 from trialbook.run.agents.base import get_agent
 from trialbook.run.agents.installed import render
-from trialbook.run.gateway import anthropic_shape, keys
+from trialbook.run.gateway import keys, shapes
 
 
 def test_anthropic_request_becomes_the_chat_shape() -> None:
@@ -32,7 +32,7 @@ def test_anthropic_request_becomes_the_chat_shape() -> None:
                 {"type": "text", "text": "Go on."}]},
         ],
     }
-    assert anthropic_shape.request_messages(body) == [
+    assert shapes.anthropic_request_messages(body) == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Fix the bug."},
         {"role": "assistant", "content": "Listing.", "reasoning_content": "Look first.",
@@ -48,13 +48,13 @@ def test_anthropic_response_becomes_a_chat_completion() -> None:
                "content": [{"type": "tool_use", "id": "tu_9", "name": "Write", "input": {"path": "a"}}],
                "stop_reason": "tool_use",
                "usage": {"input_tokens": 10, "cache_read_input_tokens": 30, "output_tokens": 5}}
-    assert anthropic_shape.is_anthropic_message(message)
-    chat = anthropic_shape.response_as_chat(message)
+    assert shapes.is_anthropic_message(message)
+    chat = shapes.response_as_chat(message)
     assert chat["choices"][0]["finish_reason"] == "tool_calls"
     assert chat["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "Write"
     assert chat["usage"] == {"prompt_tokens": 40, "completion_tokens": 5, "total_tokens": 45,
                              "prompt_tokens_details": {"cached_tokens": 30}}
-    assert not anthropic_shape.is_anthropic_message(chat)
+    assert not shapes.is_anthropic_message(chat)
 
 
 def test_trial_key_files_hold_no_key_and_revoke(tmp_path: Path) -> None:
@@ -113,3 +113,27 @@ def test_install_runs_once_per_recipe_and_failures_stop(tmp_path: Path) -> None:
     with pytest.raises(ServiceUnavailableError, match="installing agent cli exited with code 3"):
         asyncio.run(installer.install(tmp_path, "cli", "v", "echo partial > $TRIALBOOK_AGENT_DIR/x; exit 3", 60))
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted([first.name, other.name])
+
+
+def test_responses_request_becomes_the_chat_shape() -> None:
+    body = {"instructions": "Be brief.", "input": [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Rules."}]},
+        {"role": "user", "content": "Fix it."},
+        {"type": "reasoning", "summary": []},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Running."}]},
+        {"type": "function_call", "call_id": "c1", "name": "shell", "arguments": '{"cmd": "ls"}'},
+        {"type": "custom_tool_call", "call_id": "c2", "name": "exec", "input": "text(1)"},
+        {"type": "function_call_output", "call_id": "c1", "output": "a.py"},
+        {"type": "custom_tool_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "1"}]},
+    ]}
+    assert shapes.responses_request_messages(body) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "system", "content": "Rules."},
+        {"role": "user", "content": "Fix it."},
+        {"role": "assistant", "content": "Running.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "shell", "arguments": '{"cmd": "ls"}'}},
+            {"id": "c2", "type": "function", "function": {"name": "exec", "arguments": '{"input": "text(1)"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "a.py"},
+        {"role": "tool", "tool_call_id": "c2", "content": "1"},
+    ]
+    assert shapes.responses_request_messages({"input": "hi"}) == [{"role": "user", "content": "hi"}]

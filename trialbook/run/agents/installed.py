@@ -162,7 +162,10 @@ class CodexAgent(CliAgent):
     name = "codex"
     defaults: ClassVar[dict[str, str]] = {
         "install": 'npm install --prefix "$TRIALBOOK_AGENT_DIR" @openai/codex@{version}',
+        # Codex ignores OPENAI_BASE_URL for its built-in provider: the gateway is a provider of its own.
         "run": 'codex exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox '
-               '"$(cat "$TRIALBOOK_INSTRUCTION_FILE")"',
+               '-c model_provider=trialbook -c "model_providers.trialbook={name=\\"trialbook\\", '
+               'base_url=\\"$OPENAI_BASE_URL\\", env_key=\\"OPENAI_API_KEY\\", wire_api=\\"responses\\"}" '
+               '"$(cat "$TRIALBOOK_INSTRUCTION_FILE")" </dev/null',
     }
     program_env: ClassVar[dict[str, str]] = {"CODEX_HOME": f"{LOGS_DIR}/codex"}

@@ -8,7 +8,7 @@
   over the trial's step or cost budget with HTTP 429; its logging hooks append each call to
   the trial's ``agent/litellm-trajectory.jsonl`` in the line format of
   :mod:`trialbook.run.llm_log`. Anthropic-shaped calls are logged in the chat shape
-  (:mod:`.anthropic_shape`).
+  (:mod:`.shapes`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import HTTPException
 from litellm.proxy._types import UserAPIKeyAuth
 
-from trialbook.run.gateway import anthropic_shape
+from trialbook.run.gateway import shapes
 from trialbook.run.gateway.keys import (
     GATEWAY_DIR_ENV,
     KeyRecord,
@@ -132,17 +132,27 @@ class GatewayLogger(LiteLLMTrajectoryLogger):
         trial.publish()
 
 
+#: Call types whose request is not in the chat shape, and how to bring it there.
+_CONVERTERS = {
+    "anthropic_messages": shapes.anthropic_request_messages,
+    "aanthropic_messages": shapes.anthropic_request_messages,
+    "responses": shapes.responses_request_messages,
+    "aresponses": shapes.responses_request_messages,
+}
+
+
 def _chat_shaped(kwargs: dict, response_obj: Any) -> tuple[dict, Any]:
-    """An Anthropic-shaped call's request and response in the chat shape of the log."""
-    if kwargs.get("call_type") not in ("anthropic_messages", "aanthropic_messages"):
+    """An Anthropic- or Responses-shaped call's request and response in the chat shape of the log."""
+    convert = _CONVERTERS.get(str(kwargs.get("call_type") or ""))
+    if convert is None:
         return kwargs, response_obj
     body = ((kwargs.get("litellm_params") or {}).get("proxy_server_request") or {}).get("body")
     if not isinstance(body, dict):
         body = (kwargs.get("proxy_server_request") or {}).get("body")
     if isinstance(body, dict):
-        kwargs = {**kwargs, "messages": anthropic_shape.request_messages(body)}
-    if anthropic_shape.is_anthropic_message(response_obj):
-        response_obj = anthropic_shape.response_as_chat(response_obj)
+        kwargs = {**kwargs, "messages": convert(body)}
+    if shapes.is_anthropic_message(response_obj):
+        response_obj = shapes.response_as_chat(response_obj)
     return kwargs, response_obj
 
 

@@ -61,7 +61,7 @@ def proxy_config(variants: list[VariantConfig]) -> dict[str, object]:
     models = []
     for v in variants:
         assert v.model is not None
-        params: dict[str, object] = {"model": v.model}
+        params: dict[str, object] = {"model": v.model, "use_chat_completions_api": True}
         if v.api_base:
             params["api_base"] = v.api_base
         if v.api_key_env:

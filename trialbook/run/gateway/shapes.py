@@ -1,8 +1,9 @@
-"""Anthropic Messages API shapes to the OpenAI chat shape of the LiteLLM log line.
+"""Anthropic Messages and OpenAI Responses API shapes to the OpenAI chat shape of the LiteLLM log line.
 
-The gateway serves both API shapes; its log keeps one (the chat shape every reader of
-``agent/litellm-trajectory.jsonl`` knows), so a Claude Code trial reads like any other:
-``system`` becomes a system message, ``tool_use`` blocks tool calls, ``tool_result`` blocks
+The gateway serves all three API shapes; its log keeps one (the chat shape every reader of
+``agent/litellm-trajectory.jsonl`` knows), so a Claude Code or Codex trial reads like any
+other: ``system``/``instructions`` become a system message, ``tool_use`` blocks and
+``function_call`` items tool calls, ``tool_result`` blocks and ``function_call_output`` items
 ``tool`` messages, ``thinking`` blocks reasoning.
 """
 
@@ -20,7 +21,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def request_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+def anthropic_request_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The chat-shaped conversation of an Anthropic ``/v1/messages`` request body."""
     out: list[dict[str, Any]] = []
     system = _text_of(body.get("system"))
@@ -85,3 +86,40 @@ def response_as_chat(data: dict[str, Any]) -> dict[str, Any]:
 def is_anthropic_message(obj: Any) -> bool:
     """Whether a response object is an Anthropic ``message`` (not a chat completion)."""
     return isinstance(obj, dict) and obj.get("type") == "message" and "content" in obj and "choices" not in obj
+
+
+def responses_request_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chat-shaped conversation of an OpenAI Responses API request (``instructions`` + ``input``)."""
+    out: list[dict[str, Any]] = []
+    if isinstance(body.get("instructions"), str) and body["instructions"]:
+        out.append({"role": "system", "content": body["instructions"]})
+    items = body.get("input")
+    if isinstance(items, str):
+        return [*out, {"role": "user", "content": items}]
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind == "message":
+            content = item.get("content")
+            text = content if isinstance(content, str) else "\n".join(
+                str(p.get("text", "")) for p in content or [] if isinstance(p, dict) and "text" in p)
+            role = "system" if item.get("role") == "developer" else item.get("role")
+            out.append({"role": role, "content": text})
+        elif kind in ("function_call", "custom_tool_call"):  # a custom tool takes free text: {"input": text}
+            arguments = item.get("arguments") or "{}" if kind == "function_call" \
+                else json.dumps({"input": item.get("input") or ""})
+            call = {"id": item.get("call_id"), "type": "function",
+                    "function": {"name": item.get("name"), "arguments": arguments}}
+            last = out[-1] if out else None
+            if last is not None and last.get("role") == "assistant":  # the same reply's text and calls
+                last.setdefault("tool_calls", []).append(call)
+            else:
+                out.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            output = item.get("output")
+            if isinstance(output, list) and all(isinstance(p, dict) and "text" in p for p in output):
+                output = "\n".join(str(p["text"]) for p in output)
+            out.append({"role": "tool", "tool_call_id": item.get("call_id"),
+                        "content": output if isinstance(output, str) else json.dumps(output)})
+    return out

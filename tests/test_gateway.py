@@ -164,3 +164,50 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
     installed = list((root / ".trialbook" / "agents").iterdir())
     assert len(installed) == 1 and (installed[0] / "bin" / "hello-agent").is_file()  # one recipe, installed once
     assert AGENT_DIR.startswith("/run/")
+
+
+SIMPLE_RUN = r'''python3 - <<'EOF'
+import json, os, socket, urllib.request
+req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+                             json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+                             {"content-type": "application/json", "authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
+answer = json.loads(urllib.request.urlopen(req, timeout=60).read())["choices"][0]["message"]["content"]
+try:
+    socket.create_connection(("127.0.0.1", int(os.environ["SERVER_PORT"])), timeout=3).close()
+    direct = "connected"
+except OSError as exc:
+    direct = type(exc).__name__
+json.dump({"direct": direct, "env": dict(os.environ)}, open("/logs/agent/report.json", "w"))
+open("/app/hello.txt", "w").write(answer + "\n")
+EOF'''
+
+
+def test_gateway_as_an_unprivileged_user(real_key: str) -> None:
+    """The same path when trialbook runs as ``nobody``: the sandbox is a user namespace, the proxy ours."""
+    from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
+
+    if not running_as_root():
+        pytest.fail("this test starts the unprivileged run itself and must run as root (it does in CI)")
+    tmp = shared_tmpdir()
+    try:
+        with ScriptedLLMServer(default=text("Hello, world!")) as server:
+            v = cli_variant(server, "solo", "openai/scripted")
+            v["settings"] = {"run": SIMPLE_RUN}
+            root = make_block(tmp, tasks=["hello-world"], variants=[v],
+                              timeouts={"environment_setup": 30, "agent": 90, "verifier": 30})
+            give(tmp)
+            res = trialbook(["run", "--job", "job", "--json"], cwd=root, unprivileged=True,
+                            env={KEY_ENV: real_key}, timeout=400)
+            assert res.returncode == 0, res.stderr[-3000:]
+        trial = root / "artifacts" / "jobs" / "job" / "hello-world"
+        record = read_json(trial / "trial.json")
+        assert record["outcome"] == "resolved", record
+        report = read_json(trial / "agent" / "report.json")
+        assert report["direct"] != "connected" and real_key not in json.dumps(report["env"])
+        lines = read_litellm_log(trial / "agent" / "litellm-trajectory.jsonl")
+        assert [(ln.trial_id, ln.status) for ln in lines] == [("job/hello-world", "success")]
+        assert [r.headers["authorization"] for r in server.chat_requests] == [f"Bearer {real_key}"]
+        leaked = [p for p in root.rglob("*") if p.is_file() and real_key.encode() in p.read_bytes()]
+        assert leaked == []
+    finally:
+        remove(tmp)

@@ -6,7 +6,7 @@ the answer in the OpenAI chat shape, the Anthropic messages shape and the OpenAI
 sandbox was given, from inside a ``network: false`` sandbox. The test checks what a user
 relies on: the task is solved, each call is a line of its own trial's log only, usage and
 ATIF come from those lines, the real key is nowhere in the sandbox or the trial tree, no other
-address is reachable, an unknown key is refused, and a step budget is enforced with HTTP 429.
+address is reachable, an unknown key is refused, and step and cost budgets are enforced with HTTP 429.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from trialbook.run.llm_log import read_litellm_log
 pytestmark = requires_bwrap
 
 KEY_ENV = "TEST_GATEWAY_REAL_KEY"
+PRICED = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+CALL_COST = 100 * 1e-6 + 20 * 2e-6  # the scripted server reports 100 prompt / 20 completion tokens
 
 #: The agent program: stdlib Python calling the gateway as any OpenAI/Anthropic client would.
 PROGRAM = r'''#!/usr/bin/python3
@@ -100,20 +102,23 @@ def real_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
     with ScriptedLLMServer(default=text("Hello, world!")) as server:
-        root = make_block(tmp_path, tasks=["hello-world"], concurrency=2,
+        root = make_block(tmp_path, tasks=["hello-world"], concurrency=3,
                           timeouts={"environment_setup": 30, "agent": 90, "verifier": 30},
                           variants=[cli_variant(server, "alpha", "openai/scripted-alpha"),
-                                    cli_variant(server, "beta", "openai/scripted-beta", step_limit=3)])
+                                    cli_variant(server, "beta", "openai/scripted-beta", step_limit=3),
+                                    # priced: 1.4e-4 USD a call, so the budget is spent after the third
+                                    cli_variant(server, "gamma", "openai/scripted-gamma", cost_limit=3.5e-4,
+                                                model_kwargs=PRICED)])
         job_dir = run_block(root / "config.yaml", "job").outcome.job_dir
     trials = {read_json(p)["variant"]: p.parent for p in job_dir.glob("*/trial.json")}
-    assert sorted(trials) == ["alpha", "beta"]
+    assert sorted(trials) == ["alpha", "beta", "gamma"]
 
     # the model server saw only the real key, and each trial's calls went to its own variant's model
-    assert len(server.chat_requests) == 7  # alpha: 4 calls, beta: 3 (its fourth is over budget)
+    assert len(server.chat_requests) == 10  # alpha: 4 calls, beta and gamma: 3 (their fourth is over budget)
     assert {r.headers["authorization"] for r in server.chat_requests} == {f"Bearer {real_key}"}
     for r in server.chat_requests:
         marker = json.dumps(r.body["messages"]).split("marker-")[1][:4]
-        assert r.body["model"] == {"alph": "scripted-alpha", "beta": "scripted-beta"}[marker]
+        assert r.body["model"] == {"alph": "scripted-alpha", "beta": "scripted-beta", "gamm": "scripted-gamma"}[marker]
 
     for name, trial in trials.items():
         record = read_json(trial / "trial.json")
@@ -146,6 +151,9 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
         ok = [ln for ln in lines if ln.status == "success"]
         assert all(ln.model == f"openai/scripted-{name}" for ln in ok)
         assert record["usage"]["prompt_tokens"] == 100 * len(ok)
+        if name == "gamma":
+            assert [ln.cost_usd for ln in ok] == [pytest.approx(CALL_COST)] * 3
+            assert record["usage"]["cost_usd"] == pytest.approx(3 * CALL_COST)
         assert record["n_turns"] == len(ok)
         traj = read_json(trial / "agent" / "trajectory.json")
         assert validate_trajectory(traj) == []
@@ -153,9 +161,9 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
         assert all(ln.response and ln.response.content == "Hello, world!" for ln in ok)
         if name == "alpha":
             assert len(ok) == 4 and "limit" not in record["extra"]
-        else:  # step_limit 3: the fourth call is refused and logged as a failure
+        else:  # step_limit 3 / a budget of 2.5 calls: the fourth call is refused and logged as a failure
             assert report["third"] == 429
-            assert len(ok) == 3 and record["extra"]["limit"] == "step_limit"
+            assert len(ok) == 3 and record["extra"]["limit"] == {"beta": "step_limit", "gamma": "cost_limit"}[name]
             assert lines[-1].status == "failure" and lines[-1].error.status_code == 429
         assert record["extra"]["gateway"]["calls"] == record["extra"]["gateway"]["logged"] == len(lines)
 

@@ -95,6 +95,8 @@ def test_cli_settings_are_checked() -> None:
         get_agent("claude-code").check(variant("claude-code"))
     with pytest.raises(ConfigError, match="needs `model:`"):
         get_agent("cli").check(VariantConfig(name="v", agent="cli", settings={"run": "x"}))
+    with pytest.raises(ConfigError, match="settings.model_kwargs.api_key: put API keys"):
+        get_agent("cli").check(variant("cli", run="x", model_kwargs={"api_key": "sk-x"}))
     get_agent("codex").check(variant("codex", version="0.171.0"))
     get_agent("cli").check(variant("cli", run="true"))
 

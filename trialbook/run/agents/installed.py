@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +25,7 @@ from trialbook.run.agents.endpoint import check_endpoint
 from trialbook.run.agents.miniswe import _api_key
 from trialbook.run.agents.simple import _command_record, _tail
 from trialbook.run.environments.local import Mount
+from trialbook.run.scrub import SECRET_KEY
 
 LOGS_DIR = "/logs/agent"
 _PLACEHOLDER = re.compile(r"(?<!\$)\{(instruction|model|version|agent_dir|logs_dir)\}")
@@ -45,6 +46,8 @@ class CliSettings(BaseModel):
                                    "then the gateway answers HTTP 429")
     cost_limit: float | None = Field(default=None, gt=0, description="USD a trial may spend; then HTTP 429")
     install_timeout_s: float = Field(default=900.0, gt=0, description="Timeout of the install script")
+    model_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra LiteLLM parameters of the "
+                                         "gateway's model (e.g. input_cost_per_token, output_cost_per_token)")
 
 
 def parse_cli_settings(variant: VariantConfig, defaults: dict[str, str] | None = None) -> CliSettings:
@@ -56,6 +59,10 @@ def parse_cli_settings(variant: VariantConfig, defaults: dict[str, str] | None =
         where = ".".join(str(p) for p in first["loc"])
         msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
         raise ConfigError(f"variant {variant.name}: settings.{where}: {msg}") from None
+    secret_keys = sorted(k for k in settings.model_kwargs if SECRET_KEY.search(k))
+    if secret_keys:
+        raise ConfigError(f"variant {variant.name}: settings.model_kwargs.{secret_keys[0]}: put API keys in "
+                          "an environment variable and name it with api_key_env")
     return settings
 
 

@@ -57,11 +57,16 @@ def model_name(variant: VariantConfig) -> str:
 
 
 def proxy_config(variants: list[VariantConfig]) -> dict[str, object]:
-    """The proxy's ``config.yaml``: the variants' models, our auth and logging hooks, no database."""
+    """The proxy's ``config.yaml``: the variants' models, our auth and logging hooks, no database.
+
+    A variant's ``settings.model_kwargs`` (validated by its agent: no secrets) are added to its
+    model's parameters, e.g. the prices of a model LiteLLM does not know."""
     models = []
     for v in variants:
         assert v.model is not None
-        params: dict[str, object] = {"model": v.model, "use_chat_completions_api": True}
+        # model_kwargs first: what makes the gateway work is not the user's to override
+        params: dict[str, object] = {**dict(v.settings.get("model_kwargs") or {}), "model": v.model,
+                                     "use_chat_completions_api": True}
         if v.api_base:
             params["api_base"] = v.api_base
         if v.api_key_env:

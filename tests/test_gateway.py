@@ -11,20 +11,31 @@ address is reachable, an unknown key is refused, and step and cost budgets are e
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import secrets
+import signal
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import make_block, requires_bwrap
 from scripted_llm_server import ScriptedLLMServer, text
+from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
 
 from trialbook.app.pipeline import run_block
+from trialbook.config import VariantConfig
 from trialbook.jsonio import read_json
 from trialbook.model.atif_validate import validate_trajectory
+from trialbook.model.trial import TrialRecord
+from trialbook.run.agents.base import AgentResult
 from trialbook.run.agents.install import AGENT_DIR
+from trialbook.run.gateway import Gateway
 from trialbook.run.llm_log import read_litellm_log
+from trialbook.run.trial import _close_gateway
 
 pytestmark = requires_bwrap
 
@@ -192,8 +203,6 @@ EOF'''
 
 def test_gateway_as_an_unprivileged_user(real_key: str) -> None:
     """The same path when trialbook runs as ``nobody``: the sandbox is a user namespace, the proxy ours."""
-    from unprivileged import give, remove, running_as_root, shared_tmpdir, trialbook
-
     if not running_as_root():
         pytest.fail("this test starts the unprivileged run itself and must run as root (it does in CI)")
     tmp = shared_tmpdir()
@@ -219,3 +228,42 @@ def test_gateway_as_an_unprivileged_user(real_key: str) -> None:
         assert leaked == []
     finally:
         remove(tmp)
+
+
+def _post(url: str, key: str) -> int:
+    req = urllib.request.Request(url + "/v1/chat/completions", json.dumps(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        {"content-type": "application/json", "authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_closed_key_is_refused_and_a_dead_gateway_is_an_infra_error(tmp_path: Path, real_key: str) -> None:
+    async def scenario(server: ScriptedLLMServer) -> TrialRecord:
+        v = VariantConfig(name="v", agent="cli", model="openai/scripted", api_base=server.base_url,
+                          api_key_env=KEY_ENV)
+        gateway = await Gateway([v]).start()
+        try:
+            first = gateway.open_trial("job/one", v, tmp_path / "one.jsonl")
+            assert await asyncio.to_thread(_post, gateway.url, first.key) == 200
+            state = await first.close()
+            assert (state.accepted, state.logged, state.settled) == (1, 1, True)
+            assert await asyncio.to_thread(_post, gateway.url, first.key) == 401  # revoked with its trial
+            assert len(read_litellm_log(tmp_path / "one.jsonl")) == 1  # the refused call is nobody's line
+            second = gateway.open_trial("job/two", v, tmp_path / "two.jsonl")
+            assert gateway._proc is not None
+            os.killpg(gateway._proc.pid, signal.SIGKILL)
+            await gateway._proc.wait()
+            record = TrialRecord(trial_name="two", job="job", task="t", variant="v", agent="cli", attempt=1)
+            await _close_gateway(second, AgentResult(exit_code=1), record)
+            return record
+        finally:
+            await gateway.stop()
+            assert not gateway.root.exists()  # the key files and the socket go with the job
+
+    with ScriptedLLMServer(default=text("hi")) as server:
+        record = asyncio.run(scenario(server))
+    assert record.outcome == "infra_error" and "model gateway (LiteLLM proxy) stopped" in (record.reason or "")

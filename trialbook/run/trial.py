@@ -260,6 +260,10 @@ async def _close_gateway(gateway: TrialGateway, result: AgentResult | None, reco
     """Wait for the trial's last calls to reach its log, revoke its key, note a budget it hit."""
     state = await gateway.close()
     record.extra["gateway"] = {"calls": state.accepted, "logged": state.logged}
+    if not gateway.gateway.running and record.outcome is None:  # the agent lost its model: not its fault
+        record.outcome = Outcome.INFRA_ERROR
+        record.reason = f"the model gateway (LiteLLM proxy) stopped during the trial: {gateway.gateway.log_tail(300)}"
+        record.exception = ExceptionInfo(type="GatewayStopped", message=record.reason, phase="agent")
     if not state.settled:
         record.extra["gateway"]["warning"] = "some calls were not logged before the trial ended"
     if state.limit and result is not None and result.limit is None:

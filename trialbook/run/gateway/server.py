@@ -213,10 +213,9 @@ class Gateway:
             if await asyncio.to_thread(self._alive):
                 return
             await asyncio.sleep(0.25)
-        tail = (self.root / "proxy.log").read_text(encoding="utf-8", errors="replace")[-1500:]
         why = "exited" if self._proc.returncode is not None else f"did not answer in {START_TIMEOUT_S:g}s"
         raise ServiceUnavailableError(f"the model gateway (LiteLLM proxy) {why}; no trial was run. "
-                                      f"Its log ends: {tail.strip()[-600:]}")
+                                      f"Its log ends: {self.log_tail()}")
 
     def _alive(self) -> bool:
         try:
@@ -245,6 +244,18 @@ class Gateway:
                     dst.close()
 
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    @property
+    def running(self) -> bool:
+        """Whether the proxy process is still up."""
+        return self._proc is not None and self._proc.returncode is None
+
+    def log_tail(self, n_chars: int = 600) -> str:
+        """The end of the proxy's own log (why it stopped)."""
+        try:
+            return (self.root / "proxy.log").read_text(encoding="utf-8", errors="replace")[-n_chars:].strip()
+        except OSError:
+            return ""
 
     def open_trial(self, trial_id: str, variant: VariantConfig, log_path: Path, *,
                    step_limit: int | None = None, cost_limit: float | None = None) -> TrialGateway:

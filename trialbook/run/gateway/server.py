@@ -120,7 +120,7 @@ class TrialGateway:
         """Wait (bounded) until every accepted call of the trial is logged, then revoke the key."""
         deadline = time.monotonic() + timeout_s
         state = self.state()
-        while not state.settled and time.monotonic() < deadline:
+        while not state.settled and time.monotonic() < deadline and self.gateway.running:
             await asyncio.sleep(0.05)
             state = self.state()
         self.revoke()

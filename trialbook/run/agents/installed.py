@@ -22,7 +22,7 @@ from trialbook.errors import ConfigError
 from trialbook.run.agents import install as installer
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
 from trialbook.run.agents.endpoint import check_endpoint
-from trialbook.run.agents.miniswe import _api_key
+from trialbook.run.agents.endpoint import variant_api_key as _api_key
 from trialbook.run.agents.simple import _command_record, _tail
 from trialbook.run.environments.local import Mount
 from trialbook.run.scrub import SECRET_KEY
@@ -125,10 +125,10 @@ class CliAgent(Agent):
         assert settings.run is not None
         script = self._render(settings.run, ctx.variant, ctx.task.instruction)
         mounts = [Mount(self.installed, installer.AGENT_DIR, writable=False)] if self.installed else []
-        exports = {"TRIALBOOK_AGENT_DIR": installer.AGENT_DIR, **self.program_env}
-        prologue = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items())
-        prologue += "".join(f"mkdir -p {shlex.quote(v)}\n" for v in self.program_env.values()
-                            if v.startswith(LOGS_DIR + "/"))
+        prologue = f"export TRIALBOOK_AGENT_DIR={installer.AGENT_DIR}\n"
+        # the program's defaults: the variant's own env (already in the sandbox) wins
+        prologue += "".join(f"export {k}=\"${{{k}-{shlex.quote(v)}}}\"\n" for k, v in self.program_env.items())
+        prologue += "".join(f'mkdir -p "${k}"\n' for k, v in self.program_env.items() if v.startswith(LOGS_DIR + "/"))
         prologue += f'export PATH="{installer.AGENT_DIR}/bin:{installer.AGENT_DIR}/node_modules/.bin:$PATH"\n'
         res = await ctx.exec(["bash", "-c", prologue + script], extra_mounts=mounts)
         return AgentResult(

@@ -207,7 +207,11 @@ class JobRunner:
                 after_agent=list(s.after_agent),
             )
             if todo:
-                env.gateway = await _prepare_agents(env, s.block.agent_cache)
+                try:
+                    env.gateway = await _prepare_agents(env, s.block.agent_cache)
+                except asyncio.CancelledError:
+                    raise JobCancelled(f"job {s.job.name} interrupted before its first trial (installing agents "
+                                       "or starting the model gateway); no trial ran") from None
             _log.info("job %s: %d trials planned, %d already done%s, concurrency %d", s.job.name,
                       len(s.plans), n_skipped, " (resumed)" if resumed else "", s.config.concurrency)
             self._write_progress("running", force=True)

@@ -71,6 +71,10 @@ status, anthropic = post(os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages",
                          {"x-api-key": os.environ["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01"})
 report["anthropic"] = [status, anthropic]
 report["bad_key"] = chat("bad key " + marker, key="tb-trial-guessed")[0]
+# the proxy's management routes are not for trials (a new model, the config, other keys)
+report["admin"] = [post(os.environ["OPENAI_BASE_URL"].removesuffix("/v1") + route, {"model_name": "x"},
+                        {"authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})[0]
+                   for route in ("/model/new", "/key/generate", "/config/update")]
 report["responses"] = post(os.environ["OPENAI_BASE_URL"] + "/responses",
                            {"model": "gpt-anything", "instructions": "Answer.", "input": "responses shape " + marker},
                            {"authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
@@ -143,6 +147,7 @@ def test_cli_agents_through_the_gateway(tmp_path: Path, real_key: str) -> None:
         assert report["anthropic"][1]["content"][0]["text"] == "Hello, world!"
         assert report["responses"][0] == 200 and report["responses"][1]["object"] == "response"
         assert report["bad_key"] == 401
+        assert report["admin"] == [403, 403, 403]
         assert report["direct"] == ["ConnectionRefusedError", "OSError"] or all(
             d != "connected" for d in report["direct"]), report["direct"]
         assert report["agent_dir"] == "read-only"

@@ -45,6 +45,13 @@ def _keys_dir() -> Path:
     return Path(os.environ[GATEWAY_DIR_ENV]) / "keys"
 
 
+def _is_trial_route(path: str) -> bool:
+    """Routes a trial key may use: model calls, the model listing, token counting."""
+    path = path.rstrip("/")
+    return _is_model_route(path) or path.endswith("/count_tokens") or path in ("/models", "/v1/models") \
+        or path.startswith(("/models/", "/v1/models/"))
+
+
 def _is_model_route(path: str) -> bool:
     path = path.rstrip("/")
     return any(path.endswith(r) for r in _MODEL_ROUTES) and not path.endswith("/count_tokens")
@@ -164,6 +171,8 @@ async def user_api_key_auth(request: Any, api_key: str) -> UserAPIKeyAuth:
     trial = gateway_logger.trial_for(api_key or "")
     if trial is None:
         raise HTTPException(status_code=401, detail="trialbook gateway: unknown or expired trial key")
+    if not _is_trial_route(request.url.path):  # the proxy's admin and management routes are not a trial's
+        raise HTTPException(status_code=403, detail=f"trialbook gateway: {request.url.path} is not a model route")
     if request.method == "POST" and _is_model_route(request.url.path):
         trial.log.call_metadata()  # counts the call as accepted: the runner waits for its line
         trial.publish()

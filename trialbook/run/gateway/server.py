@@ -181,6 +181,8 @@ class Gateway:
         self.port = _free_port()
         env = {**os.environ, keyfiles.GATEWAY_DIR_ENV: str(self.root), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                "LITELLM_LOG": os.environ.get("LITELLM_LOG", "ERROR"), "NO_COLOR": "1",
+               # no admin UI, no API docs: nothing a trial could use but the model routes
+               "DISABLE_ADMIN_UI": "True", "NO_DOCS": "True", "NO_REDOC": "True",
                # The proxy's admin key: required by the proxy, used by nobody, never written down.
                "LITELLM_MASTER_KEY": "sk-" + secrets.token_hex(32)}
         env.pop("DATABASE_URL", None)  # a user's own proxy database is not this gateway's

@@ -33,6 +33,7 @@ from trialbook.model.atif_validate import validate_trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.run.agents.base import AgentResult
 from trialbook.run.agents.install import AGENT_DIR
+from trialbook.run.environments.local import Sandbox
 from trialbook.run.gateway import Gateway
 from trialbook.run.llm_log import read_litellm_log
 from trialbook.run.trial import _close_gateway
@@ -246,7 +247,7 @@ def _post(url: str, key: str) -> int:
         return exc.code
 
 
-def test_a_closed_key_is_refused_and_a_dead_gateway_is_an_infra_error(tmp_path: Path, real_key: str) -> None:
+def test_closed_keys_network_on_and_a_dead_gateway(tmp_path: Path, real_key: str) -> None:
     async def scenario(server: ScriptedLLMServer) -> TrialRecord:
         v = VariantConfig(name="v", agent="cli", model="openai/scripted", api_base=server.base_url,
                           api_key_env=KEY_ENV)
@@ -258,6 +259,15 @@ def test_a_closed_key_is_refused_and_a_dead_gateway_is_an_infra_error(tmp_path: 
             assert (state.accepted, state.logged, state.settled) == (1, 1, True)
             assert await asyncio.to_thread(_post, gateway.url, first.key) == 401  # revoked with its trial
             assert len(read_litellm_log(tmp_path / "one.jsonl")) == 1  # the refused call is nobody's line
+            # with the network on, the sandbox shares the host's: the bridge takes a free port there
+            net = gateway.open_trial("job/net", v, tmp_path / "net.jsonl")
+            box = net.apply(Sandbox(mounts=[], network=True, workdir="/tmp"))
+            call = ('curl -s -o /dev/null -w "%{http_code}" "$OPENAI_BASE_URL/chat/completions" '
+                    '-H "authorization: Bearer $OPENAI_API_KEY" -H "content-type: application/json" '
+                    '-d \'{"model": "m", "messages": [{"role": "user", "content": "net"}]}\'')
+            ran = await box.exec(["bash", "-c", f"{call}; {call}"], timeout_s=60, stdout_path=tmp_path / "net.out")
+            assert ran.exit_code == 0 and (tmp_path / "net.out").read_text() == "200200"
+            assert (await net.close()).logged == 2 and len(read_litellm_log(tmp_path / "net.jsonl")) == 2
             second = gateway.open_trial("job/two", v, tmp_path / "two.jsonl")
             assert gateway._proc is not None
             os.killpg(gateway._proc.pid, signal.SIGKILL)

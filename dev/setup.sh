@@ -64,3 +64,21 @@ else
   # --inexact: the demo's set-up leaves test packages of an earlier --test set-up in place.
   "$UV" sync -q --locked --inexact --python "$PY"
 fi
+
+# --- agent CLIs for the gateway's end-to-end tests (optional) -------------------------------
+# tests/test_gateway_clis.py runs the real Claude Code and Codex CLIs from .cache/agent-clis/
+# (offline); without npm, or without the npm registry now, those tests are skipped and say why.
+if [ "$want_test" = 1 ] && command -v npm >/dev/null 2>&1; then
+  for spec in "claude-code @anthropic-ai/claude-code 2.1.332" "codex @openai/codex 0.171.0"; do
+    read -r name pkg version <<<"$spec"
+    dir=".cache/agent-clis/$name"
+    have="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
+            "$dir/node_modules/$pkg/package.json" 2>/dev/null || true)"
+    if [ "$have" != "$version" ]; then
+      echo "setup.sh: installing $pkg@$version into $dir (npm, for the agent CLI tests)" >&2
+      rm -rf "$dir"
+      npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$pkg@$version" >/dev/null \
+        || { echo "setup.sh: warning: npm could not install $pkg; its end-to-end test will be skipped" >&2; rm -rf "$dir"; }
+    fi
+  done
+fi

@@ -1,9 +1,11 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1 for LLM-agent tests.
 
-It serves ``POST /v1/chat/completions`` (non-streaming) by popping the next queued reply:
-an assistant message with tool calls, plain text, an HTTP error, or a tool call whose
-``arguments`` is not valid JSON. When the queue is empty it answers with ``default`` (or an
-HTTP 500 saying the script ran out). Every request (body and headers) is recorded so tests
+It serves ``POST /v1/chat/completions`` by popping the next queued reply: an assistant
+message with tool calls, plain text, an HTTP error, or a tool call whose ``arguments`` is not
+valid JSON. When the queue is empty it answers with ``default`` (or an HTTP 500 saying the
+script ran out). A ``responder`` (a function of the request body) replaces the queue for
+clients that make side requests (agent CLIs). ``"stream": true`` requests get the same reply
+as server-sent chunks. Every request (body and headers) is recorded so tests
 can check what the client really sent. Usage numbers are fixed per reply, so token and cost
 roll-ups are exact.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,7 +96,8 @@ class ScriptedLLMServer:
     """Serves queued :class:`Reply` objects in order from a background thread."""
 
     def __init__(self, replies: list[Reply] | None = None, *, default: Reply | None = None,
-                 model: str = "scripted") -> None:
+                 model: str = "scripted", responder: Callable[[dict[str, Any]], Reply] | None = None) -> None:
+        self.responder = responder
         self.replies: list[Reply] = list(replies or [])
         self.default = default
         self.model = model
@@ -126,7 +130,7 @@ class ScriptedLLMServer:
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The (status, JSON body) answering one chat-completions request."""
-        reply = self.next_reply()
+        reply = self.responder(body) if self.responder else self.next_reply()
         if reply.status != 200:
             return reply.status, reply.error_body or {"error": {"message": "error"}}
         with self._lock:
@@ -183,10 +187,30 @@ class ScriptedLLMServer:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"unsupported path {self.path}"}})
                     return
-                if body.get("stream"):
-                    self._send(400, {"error": {"message": "the scripted server does not stream"}})
-                    return
-                self._send(*server.answer(body))
+                status, obj = server.answer(body)
+                if body.get("stream") and status == 200:
+                    self._stream(obj)
+                else:
+                    self._send(status, obj)
+
+            def _stream(self, obj: dict[str, Any]) -> None:
+                """The reply as chat-completion chunks: the message, the finish reason, the usage."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                choice = obj["choices"][0]
+                delta = {k: v for k, v in choice["message"].items() if v is not None}
+                for i, call in enumerate(delta.get("tool_calls") or []):
+                    call["index"] = i
+                head = {k: obj[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+                for chunk in ({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+                              {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
+                              {"choices": [], "usage": obj["usage"]}):
+                    self.wfile.write(b"data: " + json.dumps(head | chunk).encode() + b"\n\n")
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
         return Handler
 

@@ -30,6 +30,7 @@
       logs/  litellm/  repos/         runtime outputs (gitignored); repos/<slug> cached SWE repositories
       .trialbook/state.json           the live run state (job, progress, counts)
       .trialbook/scratch/             per-trial sandbox scratch dirs, removed after each trial
+      .trialbook/agents/<name>-<hash>/ installed agent CLIs (npm/PyPI), mounted read-only into trials
       .trialbook/swe-solutions/<id>/  oracle solution dirs made from SWE instances' gold patches
 """
 
@@ -264,6 +265,11 @@ class BlockPaths:
     @property
     def scratch(self) -> Path:
         return self.root / ".trialbook" / "scratch"
+
+    @property
+    def agent_cache(self) -> Path:
+        """Installed agent CLIs, one directory per install recipe (run/agents/install.py)."""
+        return self.root / ".trialbook" / "agents"
 
     @property
     def state(self) -> Path:

@@ -30,6 +30,7 @@ from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.run.agents.base import get_agent
+from trialbook.run.gateway.server import Gateway
 from trialbook.run.job import (
     JobLock,
     plan_trials,
@@ -216,6 +217,12 @@ class JobRunner:
                 agents={v.name: get_agent(v.agent) for v in s.config.variants},
                 after_agent=list(s.after_agent),
             )
+            if todo:
+                try:
+                    env.gateway = await _prepare_agents(env, s.block.agent_cache)
+                except asyncio.CancelledError:
+                    raise JobCancelled(f"job {s.job.name} interrupted before its first trial (installing agents "
+                                       "or starting the model gateway); no trial ran") from None
             _log.info("job %s: %d trials planned, %d already done%s, concurrency %d", s.job.name,
                       len(s.plans), n_skipped, " (resumed)" if resumed else "", s.config.concurrency)
             self._write_progress("running", force=True)
@@ -232,6 +239,9 @@ class JobRunner:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._collect_cancelled(todo)
+            finally:
+                if env.gateway is not None:
+                    await asyncio.shield(env.gateway.stop())
             finished_at = utc_now()
             agg = self._write_progress(status, force=True, finished_at=finished_at)
         outcome = JobOutcome(s.job.name, s.job.dir, status, list(self.records.values()), agg,
@@ -267,6 +277,18 @@ class JobRunner:
                     continue
                 if rec.outcome == Outcome.CANCELLED:
                     self.records[plan.dir_name] = rec
+
+
+async def _prepare_agents(env: TrialEnv, cache_root: Path) -> Gateway | None:
+    """Install what each variant's agent needs (once per block), then start the model gateway if an
+    agent uses it; a gateway that does not start stops the job before any trial."""
+    variants = env.config.variants
+    for v in variants:
+        await env.agents[v.name].install(v, cache_root, list(env.config.environment.ro_binds))
+    through_gateway = [v for v in variants if env.agents[v.name].uses_gateway]
+    if not through_gateway:
+        return None
+    return await Gateway(through_gateway).start()
 
 
 def run_job(setup: JobSetup, progress: ProgressCallback | None = None) -> JobOutcome:

@@ -32,6 +32,7 @@ from trialbook.model.verdict import Verdict
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult
 from trialbook.run.environments.guard import PhaseGuard, warn_once
 from trialbook.run.environments.local import Mount, Sandbox, bwrap_sizes_tmpfs, give_to_sandbox
+from trialbook.run.gateway.server import Gateway, TrialGateway
 from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 from trialbook.run.tasks import Task
 from trialbook.sources.velora import model_key
@@ -61,6 +62,8 @@ class TrialEnv:
     scratch_root: Path
     agents: dict[str, Agent]
     after_agent: list[AfterAgentHook] = field(default_factory=list)
+    #: The job's model gateway, when a variant's agent uses one (run/gateway).
+    gateway: Gateway | None = None
 
 
 class _Phase:
@@ -243,6 +246,30 @@ def _finish(paths: TrialPaths, record: TrialRecord, t0: float) -> None:
     _write(paths, record)
 
 
+def _open_gateway(env: TrialEnv, agent: Agent, plan: TrialPlan, trial_id: str,
+                  paths: TrialPaths) -> TrialGateway | None:
+    """The trial's own key to the job's model gateway, for agents that use it."""
+    if env.gateway is None or not agent.uses_gateway:
+        return None
+    step_limit, cost_limit = agent.gateway_limits(plan.variant)
+    return env.gateway.open_trial(trial_id, plan.variant, paths.litellm_log,
+                                  step_limit=step_limit, cost_limit=cost_limit)
+
+
+async def _close_gateway(gateway: TrialGateway, result: AgentResult | None, record: TrialRecord) -> None:
+    """Wait for the trial's last calls to reach its log, revoke its key, note a budget it hit."""
+    state = await gateway.close()
+    record.extra["gateway"] = {"calls": state.accepted, "logged": state.logged}
+    if not gateway.gateway.running and record.outcome is None:  # the agent lost its model: not its fault
+        record.outcome = Outcome.INFRA_ERROR
+        record.reason = f"the model gateway (LiteLLM proxy) stopped during the trial: {gateway.gateway.log_tail(300)}"
+        record.exception = ExceptionInfo(type="GatewayStopped", message=record.reason, phase="agent")
+    if not state.settled:
+        record.extra["gateway"]["warning"] = "some calls were not logged before the trial ended"
+    if state.limit and result is not None and result.limit is None:
+        result.limit = state.limit
+
+
 async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch: Path,
                       record: TrialRecord) -> None:
     timeouts = env.config.timeouts
@@ -268,14 +295,17 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
             return
 
     agent_timeout = task.agent_timeout_s or timeouts.agent
+    trial_id = f"{env.job_name}/{plan.dir_name}"
+    gateway = _open_gateway(env, agent, plan, trial_id, paths)
     ctx = AgentContext(task=task, variant=plan.variant, paths=paths,
                        sandbox=_sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution)),
-                       timeout_s=agent_timeout, trial_id=f"{env.job_name}/{plan.dir_name}",
-                       attempt=plan.attempt)
+                       timeout_s=agent_timeout, trial_id=trial_id, attempt=plan.attempt, gateway=gateway)
     result: AgentResult | None = None
     with _Phase(record, "agent"):
         async with _limited(env, plan, record, scratch) as guard:
             ctx.sandbox = _sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution), guard)
+            if gateway is not None:
+                gateway.apply(ctx.sandbox)
             try:
                 result = await _stoppable(agent.run(ctx), guard, agent_timeout + 30)
             except TimeoutError:
@@ -283,6 +313,12 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
             except Exception as exc:  # noqa: BLE001 - recorded as the trial's agent error
                 record.outcome, record.exception = Outcome.AGENT_ERROR, _exception(exc, "agent")
                 record.reason = f"agent failed: {type(exc).__name__}: {exc}"[:500]
+            except BaseException:
+                if gateway is not None:
+                    gateway.revoke()
+                raise
+        if gateway is not None:
+            await _close_gateway(gateway, result, record)
         _note_output_cuts(ctx.sandbox, record, "agent")
         over = guard.exceeded() if guard is not None else None
         if over and record.outcome is None:

@@ -8,6 +8,7 @@ from trialbook.run.agents.base import (
     get_agent,
     register_agent,
 )
+from trialbook.run.agents.installed import ClaudeCodeAgent, CliAgent, CodexAgent
 from trialbook.run.agents.miniswe import MiniSweAgent
 from trialbook.run.agents.simple import CommandAgent, NopAgent, OracleAgent
 
@@ -16,6 +17,9 @@ __all__ = [
     "Agent",
     "AgentContext",
     "AgentResult",
+    "ClaudeCodeAgent",
+    "CliAgent",
+    "CodexAgent",
     "CommandAgent",
     "MiniSweAgent",
     "NopAgent",

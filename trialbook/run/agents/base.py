@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError
@@ -17,6 +18,9 @@ from trialbook.model.usage import Usage
 from trialbook.plugins import entry_point_classes, is_import_path, load_class
 from trialbook.run.environments.local import ExecResult, Mount, Sandbox
 from trialbook.run.tasks import Task
+
+if TYPE_CHECKING:
+    from trialbook.run.gateway.server import TrialGateway
 
 
 @dataclass
@@ -30,6 +34,8 @@ class AgentContext:
     timeout_s: float
     trial_id: str
     attempt: int
+    #: The trial's access to the job's model gateway (agents with ``uses_gateway`` only).
+    gateway: TrialGateway | None = None
 
     async def exec(self, command: list[str], *, timeout_s: float | None = None,
                    extra_mounts: list[Mount] | None = None) -> ExecResult:
@@ -65,6 +71,17 @@ class Agent(ABC):
     #: The agent's own JSON log under ``agent/``, if it writes one: the ATIF writer takes the
     #: details the LiteLLM log lacks from it (e.g. which actions the agent parsed from a reply).
     native_log: ClassVar[str | None] = None
+    #: Whether the agent's model calls go through the job's model gateway (run/gateway): the
+    #: runner then starts the gateway and gives each trial's sandbox a base URL and a trial key.
+    uses_gateway: ClassVar[bool] = False
+
+    def gateway_limits(self, variant: VariantConfig) -> tuple[int | None, float | None]:
+        """The (step, cost) budget the gateway enforces on each trial of ``variant`` (None: none)."""
+        return None, None
+
+    async def install(self, variant: VariantConfig, cache_root: Path, ro_binds: list[str]) -> None:
+        """Install what the variant needs once per block, before any trial (default: nothing);
+        ``ro_binds`` are the block's read-only host paths (environment.ro_binds)."""
 
     def check(self, variant: VariantConfig) -> None:
         """Refuse a variant whose settings this agent cannot use (called at job start)."""

@@ -9,11 +9,13 @@ no answer, or a refused key, stops the job with the reason. Variants without ``a
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from trialbook.errors import ServiceUnavailableError
+from trialbook.config import VariantConfig
+from trialbook.errors import ConfigError, ServiceUnavailableError
 
 #: Seconds to wait for the server's answer.
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -45,3 +47,15 @@ def check_endpoint(variant_name: str, api_base: str | None, api_key: str | None,
         reason = getattr(exc, "reason", exc)
         raise ServiceUnavailableError(f"{where} does not answer ({reason}); no trial was run: start the "
                                       "server or fix api_base") from None
+
+
+def variant_api_key(variant: VariantConfig) -> str | None:
+    """The key in the variable named by the variant's ``api_key_env`` (None without one); an unset
+    variable is a ConfigError naming it."""
+    if not variant.api_key_env:
+        return None
+    value = os.environ.get(variant.api_key_env)
+    if not value:
+        raise ConfigError(f"variant {variant.name}: environment variable {variant.api_key_env} "
+                          "(api_key_env) is not set")
+    return value

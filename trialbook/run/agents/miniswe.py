@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import os
 import threading
 import time
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from trialbook.errors import ConfigError
 from trialbook.model.litellm_line import read_litellm_log, usage_from_lines
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
 from trialbook.run.agents.endpoint import check_endpoint
+from trialbook.run.agents.endpoint import variant_api_key as _api_key
 from trialbook.run.scrub import SECRET_KEY
 
 NATIVE_TRAJECTORY = "mini-swe-agent.traj.json"
@@ -82,16 +82,6 @@ def parse_settings(variant: VariantConfig) -> MiniSweSettings:
         raise ConfigError(f"variant {variant.name}: settings.model_kwargs.{secret_keys[0]}: put API keys in "
                           "an environment variable and name it with api_key_env")
     return settings
-
-
-def _api_key(variant: VariantConfig) -> str | None:
-    if not variant.api_key_env:
-        return None
-    value = os.environ.get(variant.api_key_env)
-    if not value:
-        raise ConfigError(f"variant {variant.name}: environment variable {variant.api_key_env} "
-                          "(api_key_env) is not set")
-    return value
 
 
 @register_agent

@@ -134,6 +134,8 @@ class Sandbox:
     tmp_dir: Path | None = None
     #: Notes for the trial record (output cut at its limit), shared by copies of this sandbox.
     notes: list[str] = field(default_factory=list)
+    #: A prefix of every command, run inside the sandbox (the model gateway's bridge).
+    wrapper: list[str] = field(default_factory=list)
 
     def launch(self, command: list[str], extra_mounts: list[Mount] | None = None) -> Launch:
         """The bwrap invocation of ``command`` (see the module docstring for who it runs as)."""
@@ -184,7 +186,7 @@ class Sandbox:
             args += ["--setenv", k, v]
         drop = _drop_privileges() if privileged else []
         inner = self.guard.inner() if self.guard is not None else []
-        argv = [*args, "--", *drop, *inner, *command]
+        argv = [*args, "--", *drop, *inner, *self.wrapper, *command]
         return Launch(self.guard.outer(argv) if self.guard is not None else argv)
 
     def argv(self, command: list[str], extra_mounts: list[Mount] | None = None) -> list[str]:

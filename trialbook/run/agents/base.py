@@ -1,6 +1,7 @@
 """The agent interface: what an agent gets (``AgentContext``) and returns (``AgentResult``).
 
-Agents run their commands through ``ctx.sandbox``, never on the host. An agent that hits
+Agents run their commands through ``ctx.exec`` (the trial's :class:`Environment`: a bubblewrap
+sandbox, a container, ...), never on the host. An agent that hits
 one of its own limits (steps, cost) reports it in ``AgentResult.limit`` rather than raising.
 """
 
@@ -15,7 +16,7 @@ from trialbook.errors import ConfigError
 from trialbook.layout.paths import TrialPaths
 from trialbook.model.usage import Usage
 from trialbook.plugins import entry_point_classes, is_import_path, load_class
-from trialbook.run.environments.local import ExecResult, Mount, Sandbox
+from trialbook.run.environments.base import Environment, ExecResult
 from trialbook.run.tasks import Task
 
 
@@ -26,20 +27,21 @@ class AgentContext:
     task: Task
     variant: VariantConfig
     paths: TrialPaths
-    sandbox: Sandbox
+    environment: Environment
     timeout_s: float
     trial_id: str
     attempt: int
 
-    async def exec(self, command: list[str], *, timeout_s: float | None = None,
-                   extra_mounts: list[Mount] | None = None) -> ExecResult:
-        """Run a command in the sandbox, appending its output to ``agent/stdout.txt``/``stderr.txt``."""
-        return await self.sandbox.exec(
+    async def exec(self, command: list[str], *, timeout_s: float | None = None, workdir: str | None = None,
+                   env: dict[str, str] | None = None) -> ExecResult:
+        """Run a command in the environment, appending its output to ``agent/stdout.txt``/``stderr.txt``."""
+        return await self.environment.exec(
             command,
             timeout_s=timeout_s or self.timeout_s,
             stdout_path=self.paths.agent_stdout,
             stderr_path=self.paths.agent_stderr,
-            extra_mounts=extra_mounts,
+            workdir=workdir,
+            env=env,
         )
 
 
@@ -77,7 +79,7 @@ class Agent(ABC):
 
     @abstractmethod
     async def run(self, ctx: AgentContext) -> AgentResult:
-        """Work on the task in ``ctx.sandbox``; return when done."""
+        """Work on the task through ``ctx.exec`` / ``ctx.environment``; return when done."""
 
 
 AGENTS: dict[str, type[Agent]] = {}

@@ -127,6 +127,11 @@ class ContainerEnvironment(Environment):
                               f"{_first_line(text)}{_rlimit_hint(text)}")
         return proc.returncode or 0, text
 
+    @classmethod
+    def _rm_args(cls) -> list[str]:
+        """Remove a container and its anonymous volumes now (its ``sleep`` ignores SIGTERM)."""
+        return ["rm", "-f", "-v", *(["-t", "0"] if cls.engine == "podman" else [])]
+
     # -- once per job ----------------------------------------------------------------------
     @classmethod
     def preflight(cls, config: EnvironmentConfig, tasks: Sequence[Any] = ()) -> None:
@@ -160,7 +165,30 @@ class ContainerEnvironment(Environment):
             found = subprocess.run(cls._argv(config, "ps", "-a", "-q", "--filter", f"label={_JOB_LABEL}={key}"),
                                    capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S).stdout.split()
             if found:
-                subprocess.run(cls._argv(config, "rm", "-f", *found), capture_output=True, timeout=ENGINE_TIMEOUT_S)
+                subprocess.run(cls._argv(config, *cls._rm_args(), *found), capture_output=True,
+                               timeout=ENGINE_TIMEOUT_S)
+
+    @classmethod
+    def prune_images(cls, config: EnvironmentConfig, *, dry_run: bool = False) -> list[str]:
+        """Remove every image trialbook built with this engine (label ``trialbook.managed=1``);
+        returns their names. Images in use by a running container are left (the engine refuses)."""
+        import subprocess
+
+        try:
+            res = subprocess.run(cls._argv(config, "images", "--filter", f"label={MANAGED_LABEL}", "--format",
+                                           "{{.ID}} {{.Repository}}:{{.Tag}}"),
+                                 capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ServiceUnavailableError(f"{cls.engine} images did not answer ({exc})") from None
+        if res.returncode != 0:
+            raise ServiceUnavailableError(f"the {cls.engine} engine is not running: "
+                                          f"{_first_line(res.stderr or res.stdout)}")
+        found = [line.split(" ", 1) for line in res.stdout.splitlines() if line.strip()]
+        names = sorted({name for _, name in found})
+        if found and not dry_run:
+            subprocess.run(cls._argv(config, "rmi", *sorted({image_id for image_id, _ in found})),
+                           capture_output=True, timeout=ENGINE_TIMEOUT_S)
+        return names
 
     # -- life cycle ------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -179,7 +207,7 @@ class ContainerEnvironment(Environment):
         code, out = await self._run(*args, check=False)
         if code != 0 and self.limits.storage and "storage" in out.lower() and "size" in out.lower():
             _NO_STORAGE_OPT.add(self.engine)  # this storage driver has no size limit: run without
-            await self._run("rm", "-f", self.container, check=False)
+            await self._run(*self._rm_args(), self.container, check=False)
             code, out = await self._run(*self._run_args(), check=False)
         if code != 0:
             raise EngineError(f"{self.engine} run failed (exit {code}): {_first_line(out)}{_rlimit_hint(out)}")
@@ -242,7 +270,7 @@ class ContainerEnvironment(Environment):
     async def stop(self) -> None:
         if self.container is not None:
             with contextlib.suppress(Exception):
-                await self._run("rm", "-f", "-v", self.container, check=False)
+                await self._run(*self._rm_args(), self.container, check=False)
             self.container = None
         with contextlib.suppress(OSError):
             await asyncio.to_thread(remove_tree, self.box.root)
@@ -280,7 +308,7 @@ class ContainerEnvironment(Environment):
         found: dict[str, int] = {}
         for line in lines:
             _, controllers, path = line.split(":", 2)
-            if controllers == "":  # cgroup v2
+            if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():  # cgroup v2 only
                 base = Path("/sys/fs/cgroup") / path.lstrip("/")
                 found["oom_kill"] = _counter(base / "memory.events", "oom_kill")
                 found["pids_max"] = _counter(base / "pids.events", "max")

@@ -2,7 +2,8 @@
 # Install trialbook on a fresh Debian machine with Python >= 3.11, exactly as locked in uv.lock.
 #
 #   dev/setup.sh            the package and its runtime needs (bubblewrap, git): for the demo
-#   dev/setup.sh --test     + the test extra and the reference tools (swebench, LLaMA-Factory)
+#   dev/setup.sh --test     + the test extra and the reference tools (swebench, LLaMA-Factory),
+#                             Chromium and Podman (+ runc) for the browser and container tests
 #
 # System packages come from apt; the script says what it installs and asks sudo only when
 # not root. Python packages come from uv.lock through a pinned uv kept in .venv-tools/, so
@@ -22,6 +23,11 @@ command -v git >/dev/null 2>&1 || apt_pkgs+=(git)
 # Chromium for the suite's browser tests of the dashboard (Playwright drives the system's).
 if [ "$want_test" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   apt_pkgs+=(chromium)
+fi
+# Podman (with runc: crun refuses hybrid cgroup hierarchies) for the tests of environment.type podman.
+if [ "$want_test" = 1 ]; then
+  command -v podman >/dev/null 2>&1 || apt_pkgs+=(podman)
+  command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || apt_pkgs+=(runc)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -205,12 +205,20 @@ async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> Tria
     except asyncio.CancelledError:
         record.outcome = Outcome.CANCELLED
         record.reason = "cancelled by the user (Ctrl-C) or the runner"
+        _record_environment(environment, record)
         _finish(paths, record, t0)
         raise
     finally:
         await environment.stop()
+    _record_environment(environment, record)
     _finish(paths, record, t0)
     return record
+
+
+def _record_environment(environment: Environment, record: TrialRecord) -> None:
+    """``extra.environment``: what the environment tells of itself beyond its type (e.g. its image)."""
+    if set(environment.info) - {"type"}:
+        record.extra["environment"] = dict(environment.info)
 
 
 def _scrub_trial_files(paths: TrialPaths) -> None:
@@ -251,9 +259,6 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, environ
             record.outcome, record.exception = Outcome.INFRA_ERROR, _exception(exc, "environment_setup")
             record.reason = f"environment setup failed: {exc}"
             return
-        finally:
-            if set(environment.info) - {"type"}:
-                record.extra["environment"] = dict(environment.info)
 
     agent_timeout = task.agent_timeout_s or timeouts.agent
     ctx = AgentContext(task=task, variant=plan.variant, paths=paths, environment=environment,

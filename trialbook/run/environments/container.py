@@ -97,6 +97,7 @@ class ContainerEnvironment(Environment):
         self._pid: int | None = None
         self._counts: dict[str, int] = {}
         self._record: dict[str, Any] | None = None
+        self._ran = False
 
     # -- the engine's command line ---------------------------------------------------------
     @classmethod
@@ -279,9 +280,11 @@ class ContainerEnvironment(Environment):
     async def begin_phase(self, phase: str) -> None:
         self.phase = phase
         self._counts = self._cgroup_counts()
+        self._ran = False
 
     async def end_phase(self) -> str | None:
-        await self._kill_all()
+        if self._ran:  # only a command can have left a process behind
+            await self._kill_all()
         if self.phase == "agent":  # /solution is the oracle's, for its phase only
             await asyncio.to_thread(_empty_in_place, self.box.solution)
         self._record = {**self.limits.set_values(), "enforced_by": self.engine}
@@ -336,6 +339,7 @@ class ContainerEnvironment(Environment):
         """``engine exec``; variables travel in the engine client's environment (``-e NAME``), never
         on a command line; on timeout or cancellation every process of the container is killed."""
         assert self.container is not None, "exec before start"
+        self._ran = True
         variables = {**self.spec.env, **(env or {})}
         args = ["exec", *(["-i"] if stdin_data is not None else []), *(["-w", workdir] if workdir else [])]
         for name in variables:

@@ -127,7 +127,11 @@ def test_network_off_and_a_hostile_agent_changes_no_grade_and_no_host_file(tmp_p
     assert _containers_of(root, "j") == []
 
 
-def test_memory_and_process_limits_stop_the_trial_with_the_reason(tmp_path: Path, base: str) -> None:
+def test_memory_and_process_limits_stop_the_trial_with_the_reason(tmp_path: Path, base: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # podman's conmon writes an `oom` file where it starts: never here
     src = tmp_path / "src"
     _tool_task(src, base, "hog", toml='version = "1.0"\n[environment]\nmemory_mb = 64\n')
     _tool_task(src, base, "forker", toml='version = "1.0"\n[environment]\npids = 16\n')
@@ -144,6 +148,7 @@ def test_memory_and_process_limits_stop_the_trial_with_the_reason(tmp_path: Path
     assert by_task["forker"]["outcome"] == "agent_error"
     assert by_task["forker"]["reason"] == "agent: process limit 16 reached"
     assert _containers_of(root, "j") == []
+    assert list(cwd.iterdir()) == []
 
 
 def test_no_running_engine_is_one_line_before_any_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

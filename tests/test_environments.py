@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from conftest import make_block, write_task
 from trialbook.app.pipeline import run_block
 from trialbook.config import EnvironmentConfig
 from trialbook.errors import ConfigError
+from trialbook.run.environments.base import EnvironmentSpec
 from trialbook.run.environments.fake import FakeEnvironment
 from trialbook.run.environments.local_env import LocalEnvironment
 from trialbook.run.environments.registry import environment_class
@@ -117,3 +119,35 @@ def test_bad_environment_import_path_is_a_one_line_error_at_job_start(tmp_path: 
     with pytest.raises(ConfigError, match="trialbook.run.environments.fake has no 'Nope'"):
         run_block(root / "config.yaml", "j")
     assert not (root / "artifacts" / "jobs" / "j").exists()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_local_upload_and_download_anywhere_never_follow_a_planted_link(tmp_path: Path) -> None:
+    async def main() -> None:
+        spec = EnvironmentSpec(job_name="j", trial_name="t", task_name="t", task_dir=None, instruction="hi",
+                               config=EnvironmentConfig(), scratch=tmp_path / "scratch",
+                               seed=lambda app: (app / "sub").mkdir())
+        env = LocalEnvironment(spec)
+        await env.start()
+        try:
+            src = tmp_path / "in.txt"
+            src.write_text("uploaded\n")
+            await env.upload(src, "/app/sub/in.txt")        # a writable place: copied by the sandbox
+            await env.upload(src, "/data/extra.txt")        # elsewhere: a read-only private copy
+            out = tmp_path / "out.txt"
+            res = await env.exec(["bash", "-c", "cat /app/sub/in.txt /data/extra.txt; ln -s /etc/passwd /app/sub/link;"
+                                  " echo made > /app/sub/made.txt; echo x > /data/extra.txt"],
+                                 timeout_s=30, stdout_path=out)
+            assert res.exit_code == 1 and out.read_text().startswith("uploaded\nuploaded\n")
+            got = tmp_path / "got"
+            notes = await env.download("/app/sub", got)
+            assert sorted(p.name for p in got.iterdir()) == ["in.txt", "made.txt"]
+            assert (got / "made.txt").read_text() == "made\n"
+            assert any("link" in n and "not followed" in n for n in notes), notes
+            with pytest.raises(ValueError, match="cannot upload to /etc/x"):
+                await env.upload(src, "/etc/x")
+        finally:
+            await env.stop()
+        assert not spec.scratch.exists()
+
+    asyncio.run(main())

@@ -112,9 +112,12 @@ class ContainerEnvironment(Environment):
                    env: dict[str, str] | None = None) -> tuple[int, str]:
         """Run an engine command to its end; (exit code, output). ``check``: a failure raises."""
         argv = self._argv(self.spec.config, *args)
+        # The container's monitor (podman's conmon) inherits this directory and writes files there
+        # (an ``oom`` marker): the trial's scratch, never the user's working directory.
+        cwd = self.box.root if self.box.root.is_dir() else None
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True, cwd=cwd)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout_s)
         except (TimeoutError, asyncio.CancelledError):
@@ -355,7 +358,7 @@ class ContainerEnvironment(Environment):
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
                 stdout=captures[0].write_fd, stderr=captures[1].write_fd if stderr_path else asyncio.subprocess.STDOUT,
-                env=client_env, start_new_session=True)
+                env=client_env, start_new_session=True, cwd=self.box.root)
         finally:
             for capture in captures:
                 capture.child_started()

@@ -29,6 +29,8 @@ from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 #: Where a file on its way in or out of a writable place is staged, inside the sandbox.
 _STAGE = "/tmp/.trialbook-stage"
 _WRITABLE_ROOTS = ("/app", "/logs/agent")
+#: The host's own directories in the sandbox (read-only binds): nothing can be mounted inside them.
+_HOST_DIRS = ("/usr", "/etc", "/opt", "/bin", "/lib", "/lib64", "/sbin", "/proc", "/dev")
 
 
 class LocalEnvironment(Environment):
@@ -158,6 +160,9 @@ class LocalEnvironment(Environment):
             out.unlink(missing_ok=True)
             if res.exit_code != 0:
                 raise OSError(f"upload to {target} failed: {message or res.exit_code}")
+        elif any(target == d or target.startswith(d + "/") for d in _HOST_DIRS):
+            raise ValueError(f"the local environment cannot upload to {target}: the host's system "
+                             "directories are mounted read-only")
         else:
             stage = await asyncio.to_thread(self._private_copy, source)
             self._extra = [m for m in self._extra if m.target != target]

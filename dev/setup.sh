@@ -2,7 +2,8 @@
 # Install trialbook on a fresh Debian machine with Python >= 3.11, exactly as locked in uv.lock.
 #
 #   dev/setup.sh            the package and its runtime needs (bubblewrap, git): for the demo
-#   dev/setup.sh --test     + the test extra and the reference tools (swebench, LLaMA-Factory)
+#   dev/setup.sh --test     + the test extra and the reference tools (swebench, LLaMA-Factory),
+#                             Chromium and Podman (+ runc) for the browser and container tests
 #
 # System packages come from apt; the script says what it installs and asks sudo only when
 # not root. Python packages come from uv.lock through a pinned uv kept in .venv-tools/, so
@@ -22,6 +23,13 @@ command -v git >/dev/null 2>&1 || apt_pkgs+=(git)
 # Chromium for the suite's browser tests of the dashboard (Playwright drives the system's).
 if [ "$want_test" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   apt_pkgs+=(chromium)
+fi
+# Podman (with runc: crun refuses hybrid cgroup hierarchies) for the tests of environment.type podman.
+if [ "$want_test" = 1 ]; then
+  command -v podman >/dev/null 2>&1 || apt_pkgs+=(podman)
+  command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || apt_pkgs+=(runc)
+  # npm (with Node.js) fetches the real Claude Code and Codex CLIs the gateway tests run.
+  command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -65,9 +73,9 @@ else
   "$UV" sync -q --locked --inexact --python "$PY"
 fi
 
-# --- agent CLIs for the gateway's end-to-end tests (optional) -------------------------------
+# --- agent CLIs for the gateway's end-to-end tests ---------------------------------------------
 # tests/test_gateway_clis.py runs the real Claude Code and Codex CLIs from .cache/agent-clis/
-# (offline); without npm, or without the npm registry now, those tests are skipped and say why.
+# (offline). dev/test.sh makes a missing CLI a test failure; a bare pytest run skips and says why.
 if [ "$want_test" = 1 ] && command -v npm >/dev/null 2>&1; then
   for spec in "claude-code @anthropic-ai/claude-code 2.1.332" "codex @openai/codex 0.171.0"; do
     read -r name pkg version <<<"$spec"
@@ -78,7 +86,7 @@ if [ "$want_test" = 1 ] && command -v npm >/dev/null 2>&1; then
       echo "setup.sh: installing $pkg@$version into $dir (npm, for the agent CLI tests)" >&2
       rm -rf "$dir"
       npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$pkg@$version" >/dev/null \
-        || { echo "setup.sh: warning: npm could not install $pkg; its end-to-end test will be skipped" >&2; rm -rf "$dir"; }
+        || { echo "setup.sh: warning: npm could not install $pkg (is the npm registry reachable?); its end-to-end test will fail" >&2; rm -rf "$dir"; }
     fi
   done
 fi

@@ -9,4 +9,6 @@ venv="${UV_PROJECT_ENVIRONMENT:-.venv}"
 "$venv/bin/ruff" check trialbook tests benchmarks
 # setup.sh installed Chromium: a browser test that cannot start it is a failure, not a skip.
 export TRIALBOOK_REQUIRE_BROWSER=1
+# ... and it fetched the agent CLIs: a missing one fails its test instead of leaving it out.
+export TRIALBOOK_REQUIRE_AGENT_CLIS=1
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import make_block, write_task
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
@@ -70,6 +71,23 @@ def test_an_agent_from_outside_the_package(tmp_path: Path, installed: bool) -> N
     report = root / "artifacts" / "jobs" / "j" / "toy-report.txt"
     # The derived output runs only where the package is installed (its entry point registers it).
     assert report.read_text() == "1/2 resolved\n" if installed else not report.exists()
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_an_environment_from_outside_the_package(tmp_path: Path, installed: bool) -> None:
+    site = tmp_path / "site"
+    write_package(site, installed=installed)
+    root = _answer_block(tmp_path, "echo" if installed else "toy_ext.agents:EchoAgent")
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["environment"] = {"type": "counting"} if installed else {"import_path": "toy_ext.envs:CountingEnvironment"}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    res = _tb(["run", "--job", "j", "--json"], root, site)
+    assert res.returncode == 0, res.stderr
+    trials = {json.loads(p.read_text())["variant"]: json.loads(p.read_text())
+              for p in (root / "artifacts" / "jobs" / "j").glob("*/trial.json")}
+    assert trials["echo"]["outcome"] == "resolved" and trials["wrong"]["outcome"] == "unresolved"
+    # the agent's one command and the verifier's test.sh, counted by the environment
+    assert trials["echo"]["extra"]["environment"] == {"type": "counting", "commands": 2}
 
 
 def test_a_reader_from_outside_the_package(tmp_path: Path) -> None:

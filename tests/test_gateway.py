@@ -33,7 +33,7 @@ from trialbook.model.atif_validate import validate_trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.run.agents.base import AgentResult
 from trialbook.run.agents.install import AGENT_DIR
-from trialbook.run.environments.local import Sandbox
+from trialbook.run.environments.local import Mount, Sandbox
 from trialbook.run.gateway import Gateway
 from trialbook.run.llm_log import read_litellm_log
 from trialbook.run.trial import _close_gateway
@@ -261,7 +261,8 @@ def test_closed_keys_network_on_and_a_dead_gateway(tmp_path: Path, real_key: str
             assert len(read_litellm_log(tmp_path / "one.jsonl")) == 1  # the refused call is nobody's line
             # with the network on, the sandbox shares the host's: the bridge takes a free port there
             net = gateway.open_trial("job/net", v, tmp_path / "net.jsonl")
-            box = net.apply(Sandbox(mounts=[], network=True, workdir="/tmp"))
+            box = Sandbox(mounts=[Mount(host, target, writable=False) for target, host in net.ro_dirs().items()],
+                          network=True, workdir="/tmp", env=net.env(), wrapper=net.wrapper())
             call = ('curl -s -o /dev/null -w "%{http_code}" "$OPENAI_BASE_URL/chat/completions" '
                     '-H "authorization: Bearer $OPENAI_API_KEY" -H "content-type: application/json" '
                     '-d \'{"model": "m", "messages": [{"role": "user", "content": "net"}]}\'')

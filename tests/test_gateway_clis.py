@@ -4,12 +4,13 @@ for Codex, both streamed) through the model gateway to a scripted OpenAI-compati
 
 The CLIs come from npm; ``dev/setup.sh --test`` keeps pinned copies in ``.cache/agent-clis/``
 so this test runs offline. A CLI missing there is left out of the job; with neither the test
-is skipped and says why.
+is skipped and says why, unless TRIALBOOK_REQUIRE_AGENT_CLIS=1 (dev/test.sh) makes any missing CLI a failure.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ KEY_ENV = "TEST_GATEWAY_CLI_KEY"
 WRITE = "printf 'Hello, world!\\n' > /app/hello.txt"
 
 pytestmark = [requires_bwrap, pytest.mark.skipif(
-    not AVAILABLE, reason="neither Claude Code nor Codex is in .cache/agent-clis/ (run dev/setup.sh --test "
+    not AVAILABLE and os.environ.get("TRIALBOOK_REQUIRE_AGENT_CLIS") != "1", reason="neither Claude Code nor Codex is in .cache/agent-clis/ (run dev/setup.sh --test "
     "with npm and the npm registry reachable)")]
 
 
@@ -63,6 +64,9 @@ def variant(name: str, server: ScriptedLLMServer) -> dict[str, Any]:
 
 
 def test_agent_clis_solve_hello_world_through_the_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.environ.get("TRIALBOOK_REQUIRE_AGENT_CLIS") == "1":
+        missing = sorted(set(CLIS) - set(AVAILABLE))
+        assert not missing, f"{missing} not in {PREFETCHED}: dev/setup.sh --test installs them with npm"
     real_key = f"sk-real-{secrets.token_hex(16)}"
     monkeypatch.setenv(KEY_ENV, real_key)
     with ScriptedLLMServer(responder=responder) as server:

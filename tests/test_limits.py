@@ -275,11 +275,10 @@ def test_old_bubblewrap_gets_a_per_trial_tmp_counted_as_storage(monkeypatch: pyt
                                                                  tmp_path: Path) -> None:
     """A bubblewrap without ``--size`` (before 0.5): /tmp is a directory of the trial, under its storage limit."""
     from trialbook.app.pipeline import run_block
-    from trialbook.run import trial
-    from trialbook.run.environments import local
+    from trialbook.run.environments import local, local_env
 
     monkeypatch.setattr(local, "bwrap_sizes_tmpfs", lambda: False)
-    monkeypatch.setattr(trial, "bwrap_sizes_tmpfs", lambda: False)
+    monkeypatch.setattr(local_env, "bwrap_sizes_tmpfs", lambda: False)
     root = _job(tmp_path, {"tmpfill": ""}, {"tmp": "16MiB", "storage": "20MiB"})
     config = yaml.safe_load((root / "config.yaml").read_text())
     config["variants"][0]["command"] = ("head -c 100000000 /dev/zero > /tmp/fill; stat -c 'size %s' /tmp/fill >&2; "

@@ -150,10 +150,20 @@ class MaxLimitsConfig(LimitsConfig):
 
 
 class EnvironmentConfig(_Strict):
-    """How trials are isolated. Only ``local`` (bubblewrap) exists; Dockerfiles are not built."""
+    """How trials are isolated: ``local`` (bubblewrap, the host's system read-only), ``docker`` or
+    ``podman`` (the task's ``environment/Dockerfile`` built and run), or a class of your own."""
 
-    type: Literal["local"] = "local"
+    type: str = Field(default="local", pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="local, docker, podman, or an installed environment's name")
+    import_path: str | None = Field(default=None, description="Your own environment class: 'package.module:Class'")
     network: bool = False
+    engine_flags: list[str] = Field(default_factory=list,
+                                    description="docker/podman: flags before every engine command "
+                                                "(e.g. ['--runtime', 'runc'])")
+    run_flags: list[str] = Field(default_factory=list,
+                                 description="docker/podman: extra flags of 'run' and 'build' "
+                                             "(e.g. ['--ulimit', 'nofile=1024:1024'])")
+    build_timeout: float = Field(default=1800.0, gt=0, description="docker/podman: seconds an image build may take")
     env: dict[str, str] = Field(default_factory=dict, description="Extra env vars inside the sandbox")
     ro_binds: list[str] = Field(default_factory=list, description="Extra host paths mounted read-only (absolute)")
     limits: LimitsConfig = Field(default_factory=LimitsConfig,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from trialbook.config import BlockConfig, parse_config
-from trialbook.errors import ConfigError
+from trialbook.config import BlockConfig, EnvironmentConfig, parse_config
+from trialbook.errors import ConfigError, TrialbookError
 from trialbook.layout.paths import BlockPaths
 from trialbook.yamlio import read_yaml
 
@@ -244,3 +244,31 @@ def clean_block(root: Path, *, repos: bool = False, dry_run: bool = False) -> li
                 shutil.rmtree(path)
         removed.append(Removal(path, what, n_files, n_bytes))
     return removed
+
+
+def clean_images(root: Path, *, dry_run: bool = False) -> list[str]:
+    """Remove (or list) the container images trialbook built, with the engine the block's config
+    names (``environment.type: docker`` or ``podman``, with its ``engine_flags``), else with each
+    of podman and docker that is installed and answers. Returns the image names."""
+    from trialbook.run.environments.container import (
+        ContainerEnvironment,
+        DockerEnvironment,
+        PodmanEnvironment,
+    )
+
+    block = check_block_dir(root)
+    config = _config(block)
+    env_config = config.environment if config is not None else None
+    engines: list[type[ContainerEnvironment]] = [PodmanEnvironment, DockerEnvironment]
+    if env_config is not None and env_config.type in ("docker", "podman"):
+        engines = [e for e in engines if e.type == env_config.type]
+        return engines[0].prune_images(env_config, dry_run=dry_run)
+    names: list[str] = []
+    for engine in engines:
+        if shutil.which(engine.engine) is None:
+            continue
+        try:
+            names += engine.prune_images(EnvironmentConfig(type=engine.type), dry_run=dry_run)
+        except TrialbookError:
+            continue  # installed but not running: nothing of it to prune
+    return names

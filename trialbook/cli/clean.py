@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from trialbook.archive.clean import clean_block
+from trialbook.archive.clean import clean_block, clean_images
 from trialbook.cli.output import console, print_json
 from trialbook.errors import ExitCode
 
@@ -30,12 +30,25 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be removed; remove nothing"),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing (on a terminal it asks)"),
         json_out: bool = typer.Option(False, "--json", help="Print what was removed as JSON"),
+        images: bool = typer.Option(False, "--images",
+                                    help="Only remove the container images trialbook built (docker/podman)"),
     ) -> None:
         """Remove jobs, logs, litellm, sft_data, dashboard site and cache (--repos: repos/ too).
 
         artifacts/archives/, artifacts/index.yaml and config.yaml are never touched. On a terminal
-        it lists what would go and asks first; --yes skips the question.
+        it lists what would go and asks first; --yes skips the question. --images removes only the
+        task images the docker/podman environments built (label trialbook.managed=1), and no file.
         """
+        if images:
+            names = clean_images(block_dir, dry_run=dry_run)
+            if json_out:
+                print_json({"dry_run": dry_run, "images": names})
+                return
+            for name in names:
+                console.print(f"{'would remove' if dry_run else 'removed'} image {name}", highlight=False)
+            if not names:
+                console.print("no trialbook image to remove", highlight=False)
+            return
         if not (yes or dry_run or json_out) and sys.stdin.isatty() and console.is_terminal:
             planned = clean_block(block_dir, repos=repos, dry_run=True)
             if not planned:

@@ -30,6 +30,7 @@ from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.run.agents.base import get_agent
+from trialbook.run.environments.registry import environment_class
 from trialbook.run.gateway.server import Gateway
 from trialbook.run.job import (
     JobLock,
@@ -112,6 +113,13 @@ def prepare_job(config_path: Path, job_name: str | None = None,
         agents[v.name].check(v)
     need_solution = any(a.needs_solution for a in agents.values())
     tasks = load_tasks(config, block, need_solution=need_solution)
+    env_cls = environment_class(config.environment)
+    for v in config.variants:
+        if agents[v.name].needs_agent_access and not env_cls.agent_access:
+            raise ConfigError(f"variant {v.name}: agent {v.agent} needs an installed program or the model gateway, "
+                              f"which environment type {env_cls.type} cannot give a trial yet; use type local",
+                              config_path)
+    env_cls.preflight(config.environment, tasks)  # e.g. no engine: one line, now
     name = job_name or unused_job_name(config.output_dir(block.root))
     job = block.job(name, kind=config.kind, jobs_dir=config.output_dir(block.root))
     return JobSetup(block, config_path, raw, config, job, plan_trials(tasks, config),
@@ -215,8 +223,10 @@ class JobRunner:
             env = TrialEnv(
                 job_name=s.job.name, job=s.job, config=s.config, scratch_root=s.block.scratch,
                 agents={v.name: get_agent(v.agent) for v in s.config.variants},
-                after_agent=list(s.after_agent),
+                after_agent=list(s.after_agent), environment=environment_class(s.config.environment),
             )
+            await asyncio.to_thread(env.environment_class().job_started, s.config.environment,
+                                    s.block.scratch / s.job.name)
             if todo:
                 try:
                     env.gateway = await _prepare_agents(env, s.block.agent_cache)

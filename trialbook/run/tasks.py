@@ -22,7 +22,7 @@ from trialbook.errors import ConfigError, TaskError
 from trialbook.layout.paths import TrialPaths, trial_dir_name
 from trialbook.model.limits import Limits, task_requests
 from trialbook.model.verdict import Verdict
-from trialbook.run.environments.local import Sandbox
+from trialbook.run.environments.base import Environment
 from trialbook.run.verifiers.reward import run_reward_verifier
 
 #: Files of ``environment/`` that describe an image; the local environment does not build them.
@@ -65,7 +65,7 @@ class Task(ABC):
         return {"instruction": self.content_hash()}
 
     @abstractmethod
-    async def verify(self, paths: TrialPaths, sandbox: Sandbox, timeout_s: float) -> Verdict:
+    async def verify(self, paths: TrialPaths, environment: Environment, timeout_s: float) -> Verdict:
         """Grade the trial's workspace after the agent ran."""
 
 
@@ -93,9 +93,9 @@ class HarborTask(Task):
     def tests_dir(self) -> Path | None:
         return self.source_dir / "tests" if self.source_dir else None
 
-    async def verify(self, paths: TrialPaths, sandbox: Sandbox, timeout_s: float) -> Verdict:
+    async def verify(self, paths: TrialPaths, environment: Environment, timeout_s: float) -> Verdict:
         """Run ``tests/test.sh`` (the trial's copy, at ``/tests``) and read the reward it wrote."""
-        return await run_reward_verifier(paths, sandbox, timeout_s)
+        return await run_reward_verifier(paths, environment, timeout_s)
 
     @property
     def solution_dir(self) -> Path | None:

@@ -12,12 +12,10 @@ Outcome rules (documented for users in docs/outcomes.md):
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import shutil
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,15 +23,13 @@ from trialbook import secrets
 from trialbook.config import BlockConfig, VariantConfig, expand_env
 from trialbook.jsonio import write_json
 from trialbook.layout.paths import JobPaths, TrialPaths
-from trialbook.model.limits import ENFORCED
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import ExceptionInfo, PhaseTiming, TrialRecord, utc_now
 from trialbook.model.verdict import Verdict
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult
-from trialbook.run.environments.guard import PhaseGuard, warn_once
-from trialbook.run.environments.local import Mount, Sandbox, bwrap_sizes_tmpfs, give_to_sandbox
+from trialbook.run.environments.base import Environment, EnvironmentSpec
+from trialbook.run.environments.registry import environment_class
 from trialbook.run.gateway.server import Gateway, TrialGateway
-from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 from trialbook.run.tasks import Task
 from trialbook.sources.velora import model_key
 
@@ -64,6 +60,13 @@ class TrialEnv:
     after_agent: list[AfterAgentHook] = field(default_factory=list)
     #: The job's model gateway, when a variant's agent uses one (run/gateway).
     gateway: Gateway | None = None
+    #: The environment class of ``config.environment`` (resolved once per job).
+    environment: type[Environment] | None = None
+
+    def environment_class(self) -> type[Environment]:
+        if self.environment is None:
+            self.environment = environment_class(self.config.environment)
+        return self.environment
 
 
 class _Phase:
@@ -117,89 +120,74 @@ HOST_AGENT_FILES = frozenset({"litellm-trajectory.jsonl", "trajectory.json", "st
                               "instruction.md"})
 
 
-def _sandbox(env: TrialEnv, plan: TrialPlan, mounts: list[Mount], guard: PhaseGuard | None = None) -> Sandbox:
+def _command_env(env: TrialEnv, plan: TrialPlan) -> dict[str, str]:
+    """The variables every command of the trial gets (the config's, the variant's, trialbook's)."""
     cfg = env.config.environment
-    sandbox_env = {k: expand_env(v) for k, v in cfg.env.items()}
-    sandbox_env.update({k: expand_env(v) for k, v in plan.variant.env.items()})
+    variables = {k: expand_env(v) for k, v in cfg.env.items()}
+    variables.update({k: expand_env(v) for k, v in plan.variant.env.items()})
     if len(plan.task.instruction.encode("utf-8")) <= MAX_INSTRUCTION_ENV_BYTES:
-        sandbox_env["TRIALBOOK_INSTRUCTION"] = plan.task.instruction
+        variables["TRIALBOOK_INSTRUCTION"] = plan.task.instruction
     else:  # the kernel caps one argument at 128 KiB; long instructions are in the file only
-        sandbox_env["TRIALBOOK_INSTRUCTION_IN_FILE_ONLY"] = "1"
-    sandbox_env["TRIALBOOK_INSTRUCTION_FILE"] = "/logs/agent/instruction.md"
-    sandbox_env["TRIALBOOK_TASK"] = plan.task.name
+        variables["TRIALBOOK_INSTRUCTION_IN_FILE_ONLY"] = "1"
+    variables["TRIALBOOK_INSTRUCTION_FILE"] = "/logs/agent/instruction.md"
+    variables["TRIALBOOK_TASK"] = plan.task.name
     # The VeloraHarness run interface's variables (its scripts build paths from them).
-    sandbox_env["INSTANCE_ID"] = plan.task.name
-    sandbox_env["MODEL_NAME"] = model_key(plan.variant.model) if plan.variant.model else plan.variant.name
-    sandbox_env["RUN_NUMBER"] = str(plan.attempt)
+    variables["INSTANCE_ID"] = plan.task.name
+    variables["MODEL_NAME"] = model_key(plan.variant.model) if plan.variant.model else plan.variant.name
+    variables["RUN_NUMBER"] = str(plan.attempt)
     if plan.task.metadata.get("benchmark_type"):  # SWE-style tasks only: others have no benchmark type
-        sandbox_env["BENCHMARK_TYPE"] = str(plan.task.metadata["benchmark_type"])
-    limits = cfg.effective_limits(plan.task.limits)
-    return Sandbox(mounts=mounts, network=cfg.network, env=sandbox_env, ro_binds=list(cfg.ro_binds),
-                   limits=limits, guard=guard, tmp_dir=_tmp_dir(mounts) if limits.tmp else None)
+        variables["BENCHMARK_TYPE"] = str(plan.task.metadata["benchmark_type"])
+    return variables
 
 
-def _tmp_dir(mounts: list[Mount]) -> Path | None:
-    """The trial's own /tmp when bubblewrap cannot size a tmpfs (made on first use, in the watched scratch)."""
-    if bwrap_sizes_tmpfs():
-        return None
-    app = next((m.source for m in mounts if m.target == "/app"), None)
-    if app is None:
-        return None
-    tmp = app.parent / "tmp"
-    if not tmp.is_dir():
-        tmp.mkdir(mode=0o1777)
-        tmp.chmod(0o1777)  # not narrowed by the umask
-        give_to_sandbox(tmp)
-    return tmp
+def _environment(env: TrialEnv, plan: TrialPlan, scratch: Path) -> Environment:
+    """The trial's environment, not started yet."""
+    cls = env.environment_class()
+    spec = EnvironmentSpec(
+        job_name=env.job_name, trial_name=plan.dir_name, task_name=plan.task.name,
+        task_dir=plan.task.source_dir, instruction=plan.task.instruction, config=env.config.environment,
+        scratch=scratch, limits=env.config.environment.effective_limits(plan.task.limits),
+        env=_command_env(env, plan), seed=plan.task.seed_workspace,
+    )
+    return cls(spec)
 
 
-@contextlib.asynccontextmanager
-async def _limited(env: TrialEnv, plan: TrialPlan, record: TrialRecord, scratch: Path
-                   ) -> AsyncIterator[PhaseGuard | None]:
-    """What enforces one phase's limits (None when none is set); its cgroups go when the phase ends."""
-    limits = env.config.environment.effective_limits(plan.task.limits)
-    if all(getattr(limits, name) is None for name in ENFORCED):
-        yield None
-        return
-    guard = PhaseGuard(limits, watch=scratch, in_user_namespace=os.geteuid() != 0)
-    try:
-        yield guard
-    finally:
-        if guard.idle:
-            guard.close()
-        else:
-            await asyncio.to_thread(guard.close)
-        warn_once(env.job_name, guard)
-        record.extra["limits"] = guard.record()
-
-
-async def _stoppable(work: Coroutine[object, object, AgentResult], guard: PhaseGuard | None,
+async def _stoppable(work: Coroutine[object, object, AgentResult], environment: Environment,
                      timeout_s: float) -> AgentResult:
-    """Run the agent; a guard that stops the phase over a limit (the watchdog) cancels it."""
+    """Run the agent; an environment that stops the phase over a limit (the watchdog) cancels it."""
     task = asyncio.ensure_future(work)
-    if guard is not None:
-        loop = asyncio.get_running_loop()
-        guard.on_trip = lambda: loop.call_soon_threadsafe(task.cancel)
+    tripped = False
+    loop = asyncio.get_running_loop()
+
+    def on_limit() -> None:
+        nonlocal tripped
+        tripped = True
+        loop.call_soon_threadsafe(task.cancel)
+
+    environment.on_limit = on_limit
     try:
         return await asyncio.wait_for(task, timeout=timeout_s)
     except asyncio.CancelledError:
         current = asyncio.current_task()
-        if guard is None or guard.reason is None or (current is not None and current.cancelling()):
+        if not tripped or (current is not None and current.cancelling()):
             raise
         return AgentResult(exit_code=None)
+    finally:
+        environment.on_limit = None
 
 
-def _note_output_cuts(sandbox: Sandbox, record: TrialRecord, phase: str) -> None:
-    if sandbox.notes:
-        record.extra.setdefault("sandbox_notes", []).extend(f"{phase}: {n}" for n in sandbox.notes[:20])
+def _note_output_cuts(environment: Environment, record: TrialRecord, phase: str) -> None:
+    if environment.notes:
+        record.extra.setdefault("sandbox_notes", []).extend(f"{phase}: {n}" for n in environment.notes[:20])
+    environment.notes.clear()
 
 
-async def _harvest(src: Path, dst: Path, record: TrialRecord, phase: str,
+async def _harvest(environment: Environment, src: str, dst: Path, record: TrialRecord, phase: str,
                    reserved: frozenset[str] = frozenset()) -> None:
-    """Bring back what the sandbox left (off the event loop); refusals are noted in the record."""
-    report = await asyncio.to_thread(harvest, src, dst, reserved=reserved)
-    if report.notes:
-        record.extra.setdefault("sandbox_notes", []).extend(f"{phase}: {n}" for n in report.notes)
+    """Bring back what the environment left in ``src``; refusals are noted in the record."""
+    notes = await environment.download(src, dst, reserved=reserved)
+    if notes:
+        record.extra.setdefault("sandbox_notes", []).extend(f"{phase}: {n}" for n in notes)
 
 
 async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> TrialRecord:
@@ -214,18 +202,26 @@ async def run_trial(env: TrialEnv, plan: TrialPlan, *, retries: int = 0) -> Tria
     _write(paths, record)
     scratch = env.scratch_root / env.job_name / plan.dir_name
     t0 = time.monotonic()
+    environment = _environment(env, plan, scratch)
     try:
-        await _run_phases(env, plan, paths, scratch, record)
+        await _run_phases(env, plan, paths, environment, record)
     except asyncio.CancelledError:
         record.outcome = Outcome.CANCELLED
         record.reason = "cancelled by the user (Ctrl-C) or the runner"
+        _record_environment(environment, record)
         _finish(paths, record, t0)
         raise
     finally:
-        with contextlib.suppress(OSError):  # a leftover is removed by the next attempt's create()
-            await asyncio.to_thread(remove_tree, scratch)
+        await environment.stop()
+    _record_environment(environment, record)
     _finish(paths, record, t0)
     return record
+
+
+def _record_environment(environment: Environment, record: TrialRecord) -> None:
+    """``extra.environment``: what the environment tells of itself beyond its type (e.g. its image)."""
+    if set(environment.info) - {"type"}:
+        record.extra["environment"] = dict(environment.info)
 
 
 def _scrub_trial_files(paths: TrialPaths) -> None:
@@ -270,21 +266,18 @@ async def _close_gateway(gateway: TrialGateway, result: AgentResult | None, reco
         result.limit = state.limit
 
 
-async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch: Path,
+async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, environment: Environment,
                       record: TrialRecord) -> None:
     timeouts = env.config.timeouts
     task = plan.task
-    box = TrialScratch(scratch)
     agent = env.agents[plan.variant.name]
     with _Phase(record, "environment_setup"):
         try:
-            box.create(task.instruction)
             paths.instruction.write_text(task.instruction, encoding="utf-8")
-            await asyncio.wait_for(asyncio.to_thread(task.seed_workspace, box.app),
-                                   timeout=timeouts.environment_setup)
-            if agent.needs_solution:
-                await asyncio.to_thread(box.copy_in, task.solution_dir, box.solution)
-            await asyncio.to_thread(box.hand_over)
+            await environment.prepare()  # e.g. an image build: bounded by its own timeout
+            await asyncio.wait_for(environment.start(), timeout=timeouts.environment_setup)
+            if agent.needs_solution and task.solution_dir is not None and task.solution_dir.is_dir():
+                await environment.upload(task.solution_dir, "/solution")
         except TimeoutError:
             record.outcome = Outcome.INFRA_ERROR
             record.reason = f"environment setup timed out after {timeouts.environment_setup:g}s"
@@ -297,34 +290,34 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
     agent_timeout = task.agent_timeout_s or timeouts.agent
     trial_id = f"{env.job_name}/{plan.dir_name}"
     gateway = _open_gateway(env, agent, plan, trial_id, paths)
-    ctx = AgentContext(task=task, variant=plan.variant, paths=paths,
-                       sandbox=_sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution)),
+    if gateway is not None:
+        environment.add_agent_access(env=gateway.env(), ro_dirs=gateway.ro_dirs(), wrapper=gateway.wrapper())
+    ctx = AgentContext(task=task, variant=plan.variant, paths=paths, environment=environment,
                        timeout_s=agent_timeout, trial_id=trial_id, attempt=plan.attempt, gateway=gateway)
     result: AgentResult | None = None
     with _Phase(record, "agent"):
-        async with _limited(env, plan, record, scratch) as guard:
-            ctx.sandbox = _sandbox(env, plan, box.agent_mounts(with_solution=agent.needs_solution), guard)
+        await environment.begin_phase("agent")
+        try:
+            result = await _stoppable(agent.run(ctx), environment, agent_timeout + 30)
+        except TimeoutError:
+            result = AgentResult(exit_code=None, timed_out=True)
+        except Exception as exc:  # noqa: BLE001 - recorded as the trial's agent error
+            record.outcome, record.exception = Outcome.AGENT_ERROR, _exception(exc, "agent")
+            record.reason = f"agent failed: {type(exc).__name__}: {exc}"[:500]
+        except BaseException:
             if gateway is not None:
-                gateway.apply(ctx.sandbox)
-            try:
-                result = await _stoppable(agent.run(ctx), guard, agent_timeout + 30)
-            except TimeoutError:
-                result = AgentResult(exit_code=None, timed_out=True)
-            except Exception as exc:  # noqa: BLE001 - recorded as the trial's agent error
-                record.outcome, record.exception = Outcome.AGENT_ERROR, _exception(exc, "agent")
-                record.reason = f"agent failed: {type(exc).__name__}: {exc}"[:500]
-            except BaseException:
-                if gateway is not None:
-                    gateway.revoke()
-                raise
+                gateway.revoke()
+            raise
+        finally:
+            over = await environment.end_phase()
+            _record_limits(environment, record)
         if gateway is not None:
             await _close_gateway(gateway, result, record)
-        _note_output_cuts(ctx.sandbox, record, "agent")
-        over = guard.exceeded() if guard is not None else None
+        _note_output_cuts(environment, record, "agent")
         if over and record.outcome is None:
             record.outcome, record.reason = Outcome.AGENT_ERROR, f"agent: {over}"
             record.exception = ExceptionInfo(type="ResourceLimitExceeded", message=record.reason, phase="agent")
-    await _harvest(box.logs_agent, paths.agent_dir, record, "agent", HOST_AGENT_FILES)
+    await _harvest(environment, "/logs/agent", paths.agent_dir, record, "agent", HOST_AGENT_FILES)
     if result is not None:
         record.usage = result.usage if result.usage and not result.usage.is_empty() else record.usage
         record.n_turns, record.n_tool_calls = result.n_turns, result.n_tool_calls
@@ -348,15 +341,18 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
     verifier_timeout = task.verifier_timeout_s or timeouts.verifier
     with _Phase(record, "verifier"):
         try:
-            planted = await asyncio.to_thread(box.fresh_verifier_dir)
+            planted = await environment.reset_dir("/logs/verifier")
             if planted:  # nothing the agent leaves can reach the verifier's directory; say so if tried
                 record.extra["discarded_before_verifier"] = planted[:20]
-            await asyncio.to_thread(box.copy_in, task.tests_dir, box.tests)
-            async with _limited(env, plan, record, scratch) as guard:
-                verifier_box = _sandbox(env, plan, box.verifier_mounts(), guard)
-                verdict = await task.verify(paths, verifier_box, verifier_timeout)
-            _note_output_cuts(verifier_box, record, "verifier")
-            over = guard.exceeded() if guard is not None else None
+            if task.tests_dir is not None and task.tests_dir.is_dir():
+                await environment.upload(task.tests_dir, "/tests")
+            await environment.begin_phase("verifier")
+            try:
+                verdict = await task.verify(paths, environment, verifier_timeout)
+            finally:
+                over = await environment.end_phase()
+                _record_limits(environment, record)
+            _note_output_cuts(environment, record, "verifier")
             if over:
                 verdict = Verdict(outcome=Outcome.VERIFIER_ERROR, reason=f"verifier: {over}")
                 record.exception = ExceptionInfo(type="ResourceLimitExceeded", message=verdict.reason or "",
@@ -364,7 +360,7 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
         except Exception as exc:  # noqa: BLE001 - a broken verifier is the verifier's error
             verdict = Verdict(outcome=Outcome.VERIFIER_ERROR, reason=f"verifier failed: {exc}")
             record.exception = _exception(exc, "verifier")
-        await _harvest(box.logs_verifier, paths.verifier_dir, record, "verifier")
+        await _harvest(environment, "/logs/verifier", paths.verifier_dir, record, "verifier")
     write_json(paths.verdict, verdict.model_dump(mode="json"))
     record.outcome, record.reward, record.rewards = verdict.outcome, verdict.reward, verdict.rewards
     record.reason = verdict.reason
@@ -376,3 +372,9 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, scratch
         record.reason = f"agent exited with code {result.exit_code} and the task is unresolved"
         record.exception = ExceptionInfo(type="NonZeroAgentExitCodeError", message=record.reason,
                                          phase="agent")
+
+
+def _record_limits(environment: Environment, record: TrialRecord) -> None:
+    limits = environment.limits_record()
+    if limits is not None:
+        record.extra["limits"] = limits

@@ -1,6 +1,7 @@
 """The agent interface: what an agent gets (``AgentContext``) and returns (``AgentResult``).
 
-Agents run their commands through ``ctx.sandbox``, never on the host. An agent that hits
+Agents run their commands through ``ctx.exec`` (the trial's :class:`Environment`: a bubblewrap
+sandbox, a container, ...), never on the host. An agent that hits
 one of its own limits (steps, cost) reports it in ``AgentResult.limit`` rather than raising.
 """
 
@@ -16,7 +17,7 @@ from trialbook.errors import ConfigError
 from trialbook.layout.paths import TrialPaths
 from trialbook.model.usage import Usage
 from trialbook.plugins import entry_point_classes, is_import_path, load_class
-from trialbook.run.environments.local import ExecResult, Mount, Sandbox
+from trialbook.run.environments.base import Environment, ExecResult
 from trialbook.run.tasks import Task
 
 if TYPE_CHECKING:
@@ -30,22 +31,23 @@ class AgentContext:
     task: Task
     variant: VariantConfig
     paths: TrialPaths
-    sandbox: Sandbox
+    environment: Environment
     timeout_s: float
     trial_id: str
     attempt: int
     #: The trial's access to the job's model gateway (agents with ``uses_gateway`` only).
     gateway: TrialGateway | None = None
 
-    async def exec(self, command: list[str], *, timeout_s: float | None = None,
-                   extra_mounts: list[Mount] | None = None) -> ExecResult:
-        """Run a command in the sandbox, appending its output to ``agent/stdout.txt``/``stderr.txt``."""
-        return await self.sandbox.exec(
+    async def exec(self, command: list[str], *, timeout_s: float | None = None, workdir: str | None = None,
+                   env: dict[str, str] | None = None) -> ExecResult:
+        """Run a command in the environment, appending its output to ``agent/stdout.txt``/``stderr.txt``."""
+        return await self.environment.exec(
             command,
             timeout_s=timeout_s or self.timeout_s,
             stdout_path=self.paths.agent_stdout,
             stderr_path=self.paths.agent_stderr,
-            extra_mounts=extra_mounts,
+            workdir=workdir,
+            env=env,
         )
 
 
@@ -75,6 +77,12 @@ class Agent(ABC):
     #: runner then starts the gateway and gives each trial's sandbox a base URL and a trial key.
     uses_gateway: ClassVar[bool] = False
 
+    @property
+    def needs_agent_access(self) -> bool:
+        """Whether the trial's environment must give the agent phase more than the task (the model
+        gateway, an installed program): see ``Environment.add_agent_access``."""
+        return self.uses_gateway or type(self).install is not Agent.install
+
     def gateway_limits(self, variant: VariantConfig) -> tuple[int | None, float | None]:
         """The (step, cost) budget the gateway enforces on each trial of ``variant`` (None: none)."""
         return None, None
@@ -94,7 +102,7 @@ class Agent(ABC):
 
     @abstractmethod
     async def run(self, ctx: AgentContext) -> AgentResult:
-        """Work on the task in ``ctx.sandbox``; return when done."""
+        """Work on the task through ``ctx.exec`` / ``ctx.environment``; return when done."""
 
 
 AGENTS: dict[str, type[Agent]] = {}

@@ -24,7 +24,6 @@ from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register
 from trialbook.run.agents.endpoint import check_endpoint
 from trialbook.run.agents.endpoint import variant_api_key as _api_key
 from trialbook.run.agents.simple import _command_record, _tail
-from trialbook.run.environments.local import Mount
 from trialbook.run.scrub import SECRET_KEY
 
 LOGS_DIR = "/logs/agent"
@@ -124,13 +123,14 @@ class CliAgent(Agent):
         settings = self.settings(ctx.variant)
         assert settings.run is not None
         script = self._render(settings.run, ctx.variant, ctx.task.instruction)
-        mounts = [Mount(self.installed, installer.AGENT_DIR, writable=False)] if self.installed else []
+        if self.installed:
+            ctx.environment.add_agent_access(ro_dirs={installer.AGENT_DIR: self.installed})
         prologue = f"export TRIALBOOK_AGENT_DIR={installer.AGENT_DIR}\n"
         # the program's defaults: the variant's own env (already in the sandbox) wins
         prologue += "".join(f"export {k}=\"${{{k}-{shlex.quote(v)}}}\"\n" for k, v in self.program_env.items())
         prologue += "".join(f'mkdir -p "${k}"\n' for k, v in self.program_env.items() if v.startswith(LOGS_DIR + "/"))
         prologue += f'export PATH="{installer.AGENT_DIR}/bin:{installer.AGENT_DIR}/node_modules/.bin:$PATH"\n'
-        res = await ctx.exec(["bash", "-c", prologue + script], extra_mounts=mounts)
+        res = await ctx.exec(["bash", "-c", prologue + script])
         return AgentResult(
             exit_code=res.exit_code,
             timed_out=res.timed_out,

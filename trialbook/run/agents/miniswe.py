@@ -107,12 +107,12 @@ class MiniSweAgent(Agent):
         assert ctx.variant.model is not None
         loop_mod = await asyncio.to_thread(importlib.import_module, "trialbook.run.agents.miniswe_loop")
         trial_log = loop_mod.open_trial_log(ctx.trial_id, ctx.paths.litellm_log, secrets=[api_key] if api_key else [])
-        runner = loop_mod.build_loop(
-            settings=settings, model_name=ctx.variant.model, sandbox=ctx.sandbox, trial_log=trial_log,
-            traj_path=ctx.paths.agent_dir / NATIVE_TRAJECTORY, deadline=time.monotonic() + ctx.timeout_s,
-            api_base=ctx.variant.api_base, api_key=api_key,
-        )
         aloop = asyncio.get_running_loop()
+        runner = loop_mod.build_loop(
+            settings=settings, model_name=ctx.variant.model, environment=ctx.environment, loop=aloop,
+            trial_log=trial_log, traj_path=ctx.paths.agent_dir / NATIVE_TRAJECTORY,
+            deadline=time.monotonic() + ctx.timeout_s, api_base=ctx.variant.api_base, api_key=api_key,
+        )
         done: asyncio.Future[dict[str, Any]] = aloop.create_future()
 
         def deliver(ok: bool, value: Any) -> None:

@@ -1,4 +1,4 @@
-"""mini-swe-agent's own loop, wired to trialbook: its LiteLLM model, our sandbox, our log.
+"""mini-swe-agent's own loop, wired to trialbook: its LiteLLM model, our environment, our log.
 
 Imported lazily by :mod:`trialbook.run.agents.miniswe` (mini-swe-agent and LiteLLM take
 seconds to import). The pieces are thin subclasses of mini-swe-agent's classes:
@@ -6,23 +6,23 @@ seconds to import). The pieces are thin subclasses of mini-swe-agent's classes:
 * :class:`SandboxToolCallModel` / :class:`SandboxTextModel` call ``litellm.completion`` with the
   trial's logger metadata, ``api_base`` and API key, one attempt per call (so every retry is a
   line in the log) under our own retry policy, and never fail on an unpriced model unless asked;
-* :class:`SandboxEnvironment` runs each command with ``bash -c`` inside the trial's bubblewrap
-  sandbox, killing the whole process tree on timeout or stop;
+* :class:`SandboxEnvironment` runs each command with ``bash -c`` in the trial's
+  :class:`~trialbook.run.environments.base.Environment` (a bubblewrap sandbox, a container), on
+  the trial's event loop, killing everything it started on timeout or stop;
 * :class:`SandboxAgent` is ``DefaultAgent`` that saves its native trajectory (scrubbed) to the
   trial's ``agent/`` directory and stops promptly when asked (timeout, Ctrl-C).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import concurrent.futures
 import logging
-import os
 import platform
-import signal
-import subprocess
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,7 @@ from tenacity import (  # noqa: E402
 
 from trialbook.jsonio import write_json  # noqa: E402
 from trialbook.run import upstream  # sets what LiteLLM and mini-swe-agent read at import
-from trialbook.run.environments.capture import PipeReader  # noqa: E402
-from trialbook.run.environments.local import Sandbox  # noqa: E402
+from trialbook.run.environments.base import Environment  # noqa: E402
 from trialbook.run.llm_log import TrialLog, open_trial_log, scrub  # noqa: E402
 
 __all__ = ["MINI_SWE_AGENT_VERSION", "MiniSweLoop", "build_loop", "open_trial_log"]
@@ -213,55 +212,52 @@ class SandboxEnvironmentConfig(LocalEnvironmentConfig):
     timeout: float = 60.0  # type: ignore[assignment]
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the sandbox's process group; its PID namespace takes every descendant along."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-
-
-def _dropped(count: int) -> str:
-    return f"\n[output limit reached: {count} more bytes dropped]" if count else ""
+def _read_kept(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 class SandboxEnvironment(LocalEnvironment):
-    """Runs each action with ``bash -c`` in the trial's bubblewrap sandbox, never on the host."""
+    """Runs each action with ``bash -c`` in the trial's environment, never on the host.
 
-    def __init__(self, *, sandbox: Sandbox, stop: StopSignal, **kwargs: Any) -> None:
+    mini-swe-agent calls :meth:`execute` from its own thread; the command runs on the trial's
+    event loop (``environment.exec``), its output kept up to ``limits.output`` in a private host
+    file. :meth:`kill` cancels it there, which kills everything the command started.
+    """
+
+    def __init__(self, *, environment: Environment, loop: asyncio.AbstractEventLoop, stop: StopSignal,
+                 **kwargs: Any) -> None:
         super().__init__(config_class=SandboxEnvironmentConfig, **kwargs)
-        self.sandbox, self.stop = sandbox, stop
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.environment, self.loop, self.stop = environment, loop, stop
+        self._running: concurrent.futures.Future[Any] | None = None
         self._lock = threading.Lock()
 
     def execute(self, action: dict, cwd: str = "", *, timeout: int | None = None) -> dict[str, Any]:
         self.stop.check()
         command = str(action.get("command", ""))
         limit = float(timeout or self.config.timeout)
-        box = replace(self.sandbox, env={**self.sandbox.env, **self.config.env},
-                      workdir=cwd or self.config.cwd or self.sandbox.workdir)
-        proc = box.popen(["bash", "-c", command], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        with self._lock:
-            self._proc = proc
-        assert proc.stdout is not None
-        reader = PipeReader(proc.stdout, self.sandbox.limits.output)  # never the whole of a flood
-        try:
-            proc.wait(timeout=limit)
-            out, dropped = reader.result()
-            output: dict[str, Any] = {"output": out.decode("utf-8", "replace") + _dropped(dropped),
-                                      "returncode": proc.returncode, "exception_info": ""}
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            out, dropped = reader.result()
-            output = {"output": out.decode("utf-8", "replace") + _dropped(dropped), "returncode": -1,
-                      "exception_info": f"The command timed out after {limit:g}s; its processes were killed.",
-                      "extra": {"exception_type": "TimeoutExpired"}}
-        finally:
+        with tempfile.TemporaryDirectory(prefix="trialbook-cmd-") as tmp:
+            out_path = Path(tmp) / "output.txt"
+            work = self.environment.exec(["bash", "-c", command], timeout_s=limit, stdout_path=out_path,
+                                         workdir=cwd or self.config.cwd or "/app", env=dict(self.config.env))
+            future = asyncio.run_coroutine_threadsafe(work, self.loop)
             with self._lock:
-                self._proc = None
+                self._running = future
+            try:
+                res = future.result()
+                output: dict[str, Any] = {"output": _read_kept(out_path), "returncode": res.exit_code,
+                                          "exception_info": ""}
+                if res.timed_out:
+                    output.update(returncode=-1,
+                                  exception_info=f"The command timed out after {limit:g}s; its processes were killed.",
+                                  extra={"exception_type": "TimeoutExpired"})
+            except concurrent.futures.CancelledError:
+                output = {"output": _read_kept(out_path), "returncode": -1, "exception_info": ""}
+            finally:
+                with self._lock:
+                    self._running = None
         if self.stop.event.is_set():
             output["exception_info"] = f"The command was stopped ({self.stop.reason})."
         upstream.check_finished(self, output)
@@ -270,9 +266,9 @@ class SandboxEnvironment(LocalEnvironment):
     def kill(self) -> None:
         """Kill the command running now, if any (called from another thread)."""
         with self._lock:
-            proc = self._proc
-        if proc is not None:
-            _kill_group(proc)
+            future = self._running
+        if future is not None:
+            future.cancel()
 
     def get_template_vars(self, **kwargs: Any) -> dict[str, Any]:
         # Unlike LocalEnvironment, no host environment variables: templates must not see secrets.
@@ -322,7 +318,8 @@ def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def build_loop(*, settings: Any, model_name: str, sandbox: Sandbox, trial_log: TrialLog,
+def build_loop(*, settings: Any, model_name: str, environment: Environment, loop: asyncio.AbstractEventLoop,
+               trial_log: TrialLog,
                traj_path: Path, deadline: float, api_base: str | None = None,
                api_key: str | None = None) -> MiniSweLoop:
     """Assemble the loop from a mini-swe-agent config file (built-in or path) and the variant settings."""
@@ -354,7 +351,7 @@ def build_loop(*, settings: Any, model_name: str, sandbox: Sandbox, trial_log: T
                            retry_attempts=settings.retry_attempts, retry_wait_s=settings.retry_wait_s)
     model_cls = SandboxToolCallModel if settings.mode == "tool_calls" else SandboxTextModel
     model = model_cls(runtime=runtime, model_name=model_name, **model_cfg)
-    env = SandboxEnvironment(sandbox=sandbox, stop=stop, **env_cfg)
+    env = SandboxEnvironment(environment=environment, loop=loop, stop=stop, **env_cfg)
     secrets = [s for s in (api_key,) if s]
     agent = SandboxAgent(model, env, traj_path=traj_path, secrets=secrets, stop=stop, **agent_cfg)
     return MiniSweLoop(agent=agent, model=model, env=env, stop_signal=stop)

@@ -38,6 +38,7 @@ from typing import Any
 
 from trialbook.errors import ConfigError
 from trialbook.model.limits import Limits
+from trialbook.run.environments.base import ExecResult
 from trialbook.run.environments.capture import FileCapture
 from trialbook.run.environments.guard import PhaseGuard
 
@@ -94,16 +95,6 @@ class Mount:
     source: Path
     target: str
     writable: bool = True
-
-
-@dataclass
-class ExecResult:
-    """How a sandboxed command ended."""
-
-    exit_code: int | None
-    timed_out: bool
-    duration_s: float
-    cancelled: bool = False
 
 
 @dataclass

@@ -35,7 +35,7 @@ import yaml
 
 from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError, ServiceUnavailableError
-from trialbook.run.environments.local import Mount, Sandbox, give_to_sandbox
+from trialbook.run.environments.local import give_to_sandbox
 from trialbook.run.gateway import keys as keyfiles
 
 _log = logging.getLogger("trialbook.gateway")
@@ -104,10 +104,9 @@ class TrialGateway:
         """The sandbox's variables (the base URLs are set by the bridge, which knows its port)."""
         return {"OPENAI_API_KEY": self.key, "ANTHROPIC_API_KEY": self.key, "TRIALBOOK_GATEWAY_KEY": self.key}
 
-    def mounts(self) -> list[Mount]:
-        """The gateway's socket directory and the bridge script, read-only."""
-        return [Mount(self.gateway.sock_dir, SANDBOX_SOCKET_DIR, writable=False),
-                Mount(self.gateway.bridge_dir, str(Path(SANDBOX_BRIDGE).parent), writable=False)]
+    def ro_dirs(self) -> dict[str, Path]:
+        """The gateway's socket directory and the bridge script, mounted read-only (sandbox path: host path)."""
+        return {SANDBOX_SOCKET_DIR: self.gateway.sock_dir, str(Path(SANDBOX_BRIDGE).parent): self.gateway.bridge_dir}
 
     def wrapper(self) -> list[str]:
         """The prefix that starts the bridge in front of a sandboxed command."""
@@ -129,13 +128,6 @@ class TrialGateway:
     def revoke(self) -> None:
         """End the key now (calls with it get HTTP 401)."""
         keyfiles.remove_record(self.gateway.keys_dir, self.key)
-
-    def apply(self, sandbox: Sandbox) -> Sandbox:
-        """Give a trial's sandbox its way to the gateway: key variables, mounts, the bridge."""
-        sandbox.env.update(self.env())
-        sandbox.mounts = [*sandbox.mounts, *self.mounts()]
-        sandbox.wrapper = self.wrapper()
-        return sandbox
 
 
 @dataclass

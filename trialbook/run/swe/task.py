@@ -31,10 +31,8 @@ Grading (``verify``), every step logged to ``evaluation/run_instance.log``:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +48,10 @@ from trialbook.layout.paths import TrialPaths
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import utc_now
 from trialbook.model.verdict import Verdict
-from trialbook.run.environments.local import Mount, Sandbox, give_to_sandbox
+from trialbook.run.environments.base import Environment
 from trialbook.run.swe import scripts
 from trialbook.run.swe.instances import SweInstance, load_swe_instances, resolve_repo
-from trialbook.run.swe.repos import RepoCache, make_checkout
+from trialbook.run.swe.repos import RepoCache
 from trialbook.run.tasks import Task
 
 #: A patch the agent hands in instead of (or besides) editing the checkout, inside the sandbox.
@@ -123,27 +121,35 @@ class SweTask(Task):
         return {key: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
                 for key, value in sorted(row.items())}
 
-    async def verify(self, paths: TrialPaths, sandbox: Sandbox, timeout_s: float) -> Verdict:
+    async def verify(self, paths: TrialPaths, environment: Environment, timeout_s: float) -> Verdict:
         """Grade the trial's checkout (module docstring, steps 1-5)."""
         inst = self.inst
         log = RunLog(paths.run_instance_log)
         log(f"instance {inst.instance_id}: repo {self.repo_url}, base_commit {inst.base_commit}, "
             f"log parser {inst.log_parser}")
         assert self.repos is not None
-        cache, sha = await asyncio.to_thread(self.repos.ensure, self.repo_url, inst.base_commit)
+        _cache, sha = await asyncio.to_thread(self.repos.ensure, self.repo_url, inst.base_commit)
         atomic_write_text(paths.eval_script, scripts.eval_script(inst, sha))
-        patch = await self._patch(paths, sandbox, sha, log)
+        patch = await self._patch(paths, environment, sha, log)
         if isinstance(patch, Verdict):
             return patch
         if not patch:
             log("empty patch: nothing to grade (the tests are not run)")
             return self._graded(paths, log, patch="", applied=False, test_output=None,
                                 reason="empty patch")
-        fresh = _app_mount(sandbox).parent / "eval_app"
         log(f"fresh checkout at {sha} for grading")
-        await asyncio.to_thread(_fresh_checkout, cache, sha, fresh)
-        eval_box = _with_app(sandbox, fresh, paths.evaluation_dir)
-        applied = await self._apply(paths, eval_box, log)
+        eval_env = await environment.fresh()
+        try:
+            await eval_env.upload(paths.evaluation_dir, scripts.EVAL_MOUNT)
+            return await self._grade(paths, eval_env, patch, sha, timeout_s, log)
+        finally:
+            await eval_env.stop()
+
+    async def _grade(self, paths: TrialPaths, eval_env: Environment, patch: str, sha: str, timeout_s: float,
+                     log: RunLog) -> Verdict:
+        """Steps 3-5 in the fresh environment: apply the patch, run eval.sh, build the report."""
+        inst = self.inst
+        applied = await self._apply(paths, eval_env, log)
         if isinstance(applied, Verdict):
             return applied
         if applied is not True:
@@ -151,7 +157,7 @@ class SweTask(Task):
                                 reason=f"patch does not apply to a fresh checkout at {sha[:12]}: {applied}")
         log(f"running eval.sh (timeout {timeout_s:g}s): {inst.test_command()}")
         paths.test_output.unlink(missing_ok=True)
-        res = await eval_box.exec(["bash", f"{scripts.EVAL_MOUNT}/eval.sh"], timeout_s=timeout_s,
+        res = await eval_env.exec(["bash", f"{scripts.EVAL_MOUNT}/eval.sh"], timeout_s=timeout_s,
                                   stdout_path=paths.test_output)
         output = _read_output(paths.test_output)
         if res.timed_out:
@@ -169,12 +175,14 @@ class SweTask(Task):
         return self._graded(paths, log, patch=patch, applied=True, test_output=output,
                             reason=None, exit_code=res.exit_code, duration_s=res.duration_s)
 
-    async def _patch(self, paths: TrialPaths, sandbox: Sandbox, sha: str, log: RunLog) -> str | Verdict:
+    async def _patch(self, paths: TrialPaths, environment: Environment, sha: str, log: RunLog) -> str | Verdict:
         """Write ``patch.diff`` (the agent's ``model.patch``, else the checkout's diff) and return its text."""
         submitted = paths.agent_dir / MODEL_PATCH  # the harvested copy: a regular file or nothing
-        agent_logs = next((m.source for m in sandbox.mounts if m.target == "/logs/agent"), None)
-        planted = agent_logs / MODEL_PATCH if agent_logs is not None else submitted
-        if planted.is_symlink() or submitted.is_symlink():  # never followed; say why there is no patch
+        probe = paths.evaluation_dir / ".model-patch-probe.txt"
+        planted = await environment.exec(["bash", "-c", f"test -L /logs/agent/{MODEL_PATCH}"], timeout_s=60,
+                                         stdout_path=probe)
+        probe.unlink(missing_ok=True)
+        if planted.exit_code == 0 or submitted.is_symlink():  # never followed; say why there is no patch
             log(f"/logs/agent/{MODEL_PATCH} is a symbolic link: refused")
             return Verdict(outcome=Outcome.VERIFIER_ERROR,
                            reason=f"/logs/agent/{MODEL_PATCH} is a symbolic link; submit a regular file")
@@ -187,8 +195,8 @@ class SweTask(Task):
         paths.patch.unlink(missing_ok=True)
         errors = paths.evaluation_dir / ".diff-stderr.txt"
         errors.unlink(missing_ok=True)
-        res = await sandbox.exec(["bash", "-c", scripts.diff_script(sha, excluded)], timeout_s=STEP_TIMEOUT_S,
-                                 stdout_path=paths.patch, stderr_path=errors)
+        res = await environment.exec(["bash", "-c", scripts.diff_script(sha, excluded)], timeout_s=STEP_TIMEOUT_S,
+                                     stdout_path=paths.patch, stderr_path=errors)
         stderr = errors.read_text(encoding="utf-8", errors="replace") if errors.exists() else ""
         errors.unlink(missing_ok=True)
         if res.timed_out or res.exit_code != 0:
@@ -202,11 +210,11 @@ class SweTask(Task):
             f"excluding the test files {excluded}")
         return patch
 
-    async def _apply(self, paths: TrialPaths, eval_box: Sandbox, log: RunLog) -> bool | str | Verdict:
+    async def _apply(self, paths: TrialPaths, eval_env: Environment, log: RunLog) -> bool | str | Verdict:
         """Apply ``patch.diff`` in the fresh checkout: True, or git's reason it does not apply."""
         out = paths.evaluation_dir / ".apply-output.txt"
         out.unlink(missing_ok=True)
-        res = await eval_box.exec(["bash", "-c", scripts.apply_script()], timeout_s=STEP_TIMEOUT_S,
+        res = await eval_env.exec(["bash", "-c", scripts.apply_script()], timeout_s=STEP_TIMEOUT_S,
                                   stdout_path=out)
         text = out.read_text(encoding="utf-8", errors="replace") if out.exists() else ""
         out.unlink(missing_ok=True)
@@ -262,25 +270,6 @@ class SweTask(Task):
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write a report.json atomically, keys in spec 002's order (patch_is_None first) rather than sorted."""
     atomic_write_bytes(path, dumps(report, sort_keys=False) + b"\n")
-
-
-def _app_mount(sandbox: Sandbox) -> Path:
-    """The host directory mounted at ``/app`` (the agent's checkout)."""
-    return next(m.source for m in sandbox.mounts if m.target == "/app")
-
-
-def _with_app(sandbox: Sandbox, app: Path, evaluation_dir: Path) -> Sandbox:
-    """The trial's sandbox with ``app`` at ``/app`` and the evaluation directory read-only at ``/swe``."""
-    mounts = [m for m in sandbox.mounts if m.target != "/app"]
-    return dataclasses.replace(sandbox, mounts=[Mount(app, "/app"), *mounts,
-                                                Mount(evaluation_dir, scripts.EVAL_MOUNT, writable=False)])
-
-
-def _fresh_checkout(cache: Path, sha: str, dest: Path) -> None:
-    """A clean checkout for grading (any earlier one is removed first)."""
-    shutil.rmtree(dest, ignore_errors=True)
-    make_checkout(cache, sha, dest)
-    give_to_sandbox(dest)  # the tests write into it (caches, .pyc) as the sandbox user
 
 
 def dataset_label(instances: str, dataset_name: str | None) -> str:

@@ -1,0 +1,109 @@
+"""A container engine for the tests, and a small base image made offline from the host's binaries.
+
+No registry is reachable from the test machines, so the base image is assembled here: bash,
+dash and a few coreutils with the shared libraries they load, copied from the host into a
+root filesystem that ``podman import`` turns into ``localhost/trialbook-test/base:<hash>``
+(made once, reused while the host's binaries stay the same).
+
+Podman as root on these machines needs ``runc`` (crun refuses hybrid cgroups) and ulimits
+below the host's hard limits: :data:`ENGINE_FLAGS` and :data:`RUN_FLAGS` are what
+docs/environments.md tells users to set. In CI (``CI=true``) an engine that cannot run is a
+failure, elsewhere the tests are skipped with the engine's own error as the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ENGINE = "podman"
+ENGINE_FLAGS = ["--runtime", "runc"] if shutil.which("runc") else []
+RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+BINARIES = ["bash", "sh", "dash", "cat", "ls", "mkdir", "rm", "cp", "mv", "sleep", "touch", "chmod", "head",
+            "tr", "grep", "id", "env", "wc", "stat", "sed", "printf", "true", "false", "readlink", "tail"]
+
+
+def podman(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["podman", *ENGINE_FLAGS, *args], capture_output=True, text=True, timeout=timeout,
+                          check=check)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"container engine unusable in CI: {reason}")
+    pytest.skip(f"container engine unusable here: {reason}")
+
+
+def _files() -> list[Path]:
+    """The host files of the image: each binary and every library it loads (as ldd names them)."""
+    found: list[Path] = []
+    for name in BINARIES:
+        path = shutil.which(name)
+        if path is None:
+            continue
+        found.append(Path(path))
+        out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+        found += [Path(tok) for line in out.splitlines() for tok in line.split() if tok.startswith("/")]
+    return sorted(set(found))
+
+
+def _copy_with_links(src: Path, root: Path) -> None:
+    """Copy ``src`` to ``root`` + ``src``, recreating every symbolic link along the way (merged /usr)."""
+    current = Path("/")
+    for part in src.parts[1:]:
+        current = current / part
+        dest = root / current.relative_to("/")
+        if current.is_symlink():
+            if not os.path.lexists(dest):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(os.readlink(current), dest)
+            target = Path(os.path.normpath(current.parent / os.readlink(current)))
+            _copy_with_links(target, root)
+            current = target
+    dest = root / current.relative_to("/")
+    if current.is_file() and not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(current, dest)
+
+
+def base_image() -> str:
+    """The tag of the test base image, made on first use (see the module docstring)."""
+    if shutil.which("podman") is None:
+        _unavailable("podman is not installed (dev/setup.sh --test installs it)")
+    files = _files()
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    tag = f"localhost/trialbook-test/base:{h.hexdigest()[:16]}"
+    if podman("image", "exists", tag, check=False).returncode == 0:
+        return tag
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        for d in ("etc", "tmp", "root", "app", "usr/bin"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "tmp").chmod(0o1777)
+        for f in files:
+            _copy_with_links(f, root)
+        for link in ("bin", "sbin", "lib", "lib64"):
+            if Path(f"/{link}").is_symlink() and not os.path.lexists(root / link):
+                os.symlink(os.readlink(f"/{link}"), root / link)
+        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/bin/sh\n")
+        (root / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\n")
+        tar_path = Path(tmp) / "root.tar"
+        with tarfile.open(tar_path, "w") as tar:
+            tar.add(root, arcname=".")
+        res = podman("import", str(tar_path), tag, check=False)
+        if res.returncode != 0:
+            _unavailable(f"podman import failed: {res.stderr.strip()[-300:]}")
+    probe = podman("run", "--rm", *RUN_FLAGS, "--network", "none", tag, "/bin/sh", "-c", "echo ok", check=False)
+    if probe.stdout.strip() != "ok":
+        _unavailable(f"podman cannot run a container: {(probe.stderr or probe.stdout).strip()[-300:]}")
+    return tag

@@ -103,9 +103,11 @@ def read_plan(plan: JobPlan) -> JobRead:
         trials = [t for t in view.trials if wanted is None or str(t.path) in wanted]
         paths = sorted({str(t.path) for t in trials}) if wanted is None else sorted(wanted)
         identities = {str(t.path): t.extra.get("identity") for t in trials}
+        listed = {str(t.path): t.extra.get("files") for t in trials}
         sources = []
         for path in paths:
-            files = [str(p) for p in reader.trial_files(Path(path))]
+            # a reader that listed the trial's files while reading it saves listing them again
+            files = listed.get(path) or [str(p) for p in reader.trial_files(Path(path))]
             identity = identities.get(path)
             sources.append((path, "\n".join(files), files_sig(files, plan.started, plan.margin_ns),
                             None if identity is None else orjson.dumps(identity).decode()))

@@ -217,17 +217,23 @@ def identity_draft(tree: SafeTree, trial_dir: Path, job: str) -> TrialDraft:
 
     Used for the siblings of the trials a partial read asks for (incremental reindex).
     """
-    docs = []
-    for name in ("result.json", "config.json"):
-        try:
-            docs.append(tree.read_json_object(trial_dir / name) if tree.exists(trial_dir / name) else {})
-        except SourceError:
-            docs.append({})
-    res, config = docs
+    td = os.fspath(trial_dir)
+    res = _json_or_empty(tree, f"{td}/result.json")
+    # Harbor's result.json embeds the trial config: config.json can only add what it lacks
+    complete = _str(res.get("trial_name")) and _str(res.get("task_name")) and _dict(_dict(res.get("config")).get("agent"))
+    config = {} if complete else _json_or_empty(tree, f"{td}/config.json")
     task, agent, model, short = _identity(res, config, trial_dir)
     name = _str(res.get("trial_name")) or _str(config.get("trial_name")) or trial_dir.name
     return TrialDraft(path=trial_dir, trial_name=name, job=job, task=task, agent=agent, model=model,
                       model_short=short, started_at=_str(res.get("started_at")))
+
+
+def _json_or_empty(tree: SafeTree, path: str) -> dict[str, Any]:
+    """A JSON object file, or ``{}`` when it is absent or unusable."""
+    try:
+        return tree.read_json_object(path) if tree.exists(path) else {}
+    except SourceError:
+        return {}
 
 
 def read_trial(tree: SafeTree, trial_dir: Path, job: str, *, job_running: bool) -> TrialDraft:

@@ -197,6 +197,12 @@ class SafeTree:
         except OSError:
             entries = None
         cache[directory] = entries
+        if entries and self._parent_inside(os.path.join(directory, ".")):
+            # a real (non-link) sub-directory of a directory inside the tree is inside too:
+            # containment is checked once per listed directory, not once per file
+            for e in entries.values():
+                if e.is_dir(follow_symlinks=False):
+                    self._parents_inside.setdefault(e.path, True)
         return entries
 
     def _cached_entry(self, path: str) -> os.DirEntry[str] | object | None:

@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print what was done as JSON"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
         db: Path = typer.Option(None, "--db", help="Index database (default: <block>/results/index.db)"),
+        workers: int = typer.Option(None, "--workers", "-w", min=1,
+                                    help="Reader processes (default: one per CPU when thousands of trials are "
+                                         "to be read, else 1); the index is the same for any number"),
     ) -> None:
         """Build results/index.db from job directories: only changed trials are read again."""
         block, db_path, specs = lookup_context(block_dir, db)
@@ -39,7 +42,7 @@ def register(app: typer.Typer) -> None:
                 fail(f"{root}: not found", code=ExitCode.NOT_FOUND)
             specs.append(RootSpec(root, layout or detect_layout(root)))
         with reported_warnings():
-            stats = reindex(db_path, specs, full=full)
+            stats = reindex(db_path, specs, full=full, workers=workers)
         for w in stats.warnings:
             warn(w)
         if json_out:

@@ -278,7 +278,7 @@ class ArtifactsConfig(_Strict):
     @classmethod
     def _store_url(cls, url: str | None) -> str | None:
         if url is not None:
-            from trialbook.store.url import StoreURL
+            from trialbook.layout.store_url import StoreURL
 
             try:
                 StoreURL.parse(url)
@@ -289,7 +289,7 @@ class ArtifactsConfig(_Strict):
     @field_validator("options")
     @classmethod
     def _no_credentials(cls, options: dict[str, Any]) -> dict[str, Any]:
-        from trialbook.store.url import credential_option
+        from trialbook.layout.store_url import credential_option
 
         for key in options:
             if credential_option(str(key)):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trialbook.layout.store_url import is_url
 from trialbook.store.mirror import MirrorResult, mirror
-from trialbook.store.url import is_url
 
 
 def local_target(target: str, cache_root: Path | None = None) -> tuple[Path, MirrorResult | None]:

@@ -19,8 +19,8 @@ from trialbook.app.store_read import local_target
 from trialbook.cli.indexing import reported_warnings, warn
 from trialbook.cli.output import console, esc, print_json, table
 from trialbook.index.locate import existing_path, lookup_context, resolve_job
+from trialbook.layout.store_url import is_url
 from trialbook.model.outcome import ERROR_OUTCOMES
-from trialbook.store.url import is_url
 
 _ERRORS = ", ".join(sorted(str(o) for o in ERROR_OUTCOMES))
 #: Per-task tables are printed when the job has at most this many tasks (else see summary.md).

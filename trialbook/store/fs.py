@@ -15,7 +15,7 @@ from typing import Any
 
 from trialbook import secrets
 from trialbook.errors import ConfigError
-from trialbook.store.url import StoreURL, credential_option
+from trialbook.layout.store_url import StoreURL, credential_option
 
 #: Environment variables whose values are credentials (scrubbed from everything trialbook writes).
 CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",

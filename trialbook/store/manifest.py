@@ -24,7 +24,7 @@ import orjson
 
 from trialbook.errors import SourceError
 from trialbook.jsonio import dumps
-from trialbook.store.url import safe_relpath
+from trialbook.layout.store_url import safe_relpath
 from trialbook.untrusted import open_regular
 
 #: The manifest's object name inside its unit's prefix (never a name a trial or job file has:

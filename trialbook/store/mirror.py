@@ -27,9 +27,9 @@ import orjson
 
 from trialbook.errors import SourceError
 from trialbook.jsonio import write_json
+from trialbook.layout.store_url import StoreURL, check_component
 from trialbook.store.fs import Store, open_store
 from trialbook.store.manifest import MANIFEST_NAME, Manifest, parse_manifest
-from trialbook.store.url import StoreURL, check_component
 
 STATE_NAME = ".trialbook-mirror.json"
 _JOB_UNIT = ""

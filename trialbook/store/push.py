@@ -1,5 +1,5 @@
 """What of a block goes to the store, unit by unit: finished trials, a job's own files, its SFT
-data and the block's archives (layout: :mod:`trialbook.store.keys`).
+data and the block's archives (layout: :mod:`trialbook.layout.store_paths`).
 
 Only finished trials are pushed (a cancelled one runs again on resume, and is pushed then).
 Every unit is pushed by :func:`trialbook.store.upload.push_unit`, so pushing a job again
@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from trialbook.errors import TrialbookError
 from trialbook.jsonio import read_json
+from trialbook.layout import store_paths as keys
 from trialbook.layout.paths import BlockPaths, JobPaths
 from trialbook.model.outcome import Outcome
 from trialbook.model.trial import TrialRecord
-from trialbook.store import keys
 from trialbook.store.fs import Store
 from trialbook.store.manifest import walk_files
 from trialbook.store.upload import UnitResult, push_unit

@@ -15,7 +15,7 @@ One prefix holds one block's outputs.
 
 from __future__ import annotations
 
-from trialbook.store.url import StoreURL
+from trialbook.layout.store_url import StoreURL
 
 SFT_DIR = ".sft_data"
 ARCHIVES_DIR = ".archives"

@@ -180,6 +180,18 @@ def test_mirror_downloads_only_what_changed_and_verifies(block_factory, s3_env: 
     third = mirror(f"s3://{bucket}/m", cache_root=cache)
     assert third.downloaded == 1 and local.read_bytes() == (
         root / "artifacts/jobs/j4/hello-world__oracle__1/trial.json").read_bytes()
+    # the dashboard reads the store the same way
+    site = tmp_path / "site"
+    built = json.loads(s3_env.cli("dashboard", f"s3://{bucket}/m", "--out", str(site), "--db", str(tmp_path / "d.db"),
+                                  "--json", cwd=tmp_path).stdout)
+    assert built["jobs"] == 1 and built["trials"] == 2 and (site / "index.html").is_file()
+    # any fsspec URL: the same job pushed to a local directory and shown from there
+    _set_store(root, f"file://{tmp_path / 'plain-store'}")
+    pushed = json.loads(s3_env.cli("push", "j4", "--json", cwd=root).stdout)
+    assert pushed["trials_in_store"] == 2 and pushed["failed"] == 0
+    assert (tmp_path / "plain-store" / "j4" / "hello-world__oracle__1" / MANIFEST_NAME).is_file()
+    shown = json.loads(s3_env.cli("show", f"file://{tmp_path / 'plain-store'}/j4", "--json", cwd=tmp_path).stdout)
+    assert shown["n_trials"] == 2 and shown["variants"][0]["n_success"] + shown["variants"][1]["n_success"] == 1
     # an object changed behind the manifest's back is refused, not used
     fs = s3_env.fs()
     key = f"{bucket}/m/j4/hello-world__nop__1/trial.json"
@@ -263,3 +275,27 @@ def test_credentials_in_store_options_are_refused(block_factory) -> None:
     (root / "config.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="credential"):
         load_config(root / "config.yaml")
+
+
+def test_a_job_still_uploading_is_read_by_its_complete_trials(tmp_path: Path) -> None:
+    from trialbook.store import open_store, push_trial
+
+    job = tmp_path / "job"
+    for name in ("t1", "t2"):
+        (job / name / "agent").mkdir(parents=True)
+        (job / name / "trial.json").write_text(json.dumps({"name": name}))
+        (job / name / "agent" / "log.txt").write_text("x" * 100)
+    store = open_store(f"file://{tmp_path / 's'}")
+    first = push_trial(store, "job", job / "t1")
+    assert first.state == "uploaded" and first.uploaded == 2
+    assert push_trial(store, "job", job / "t1").state == "present"
+    half = tmp_path / "s" / "job" / "t2"  # t2's upload was cut before its manifest
+    half.mkdir(parents=True)
+    (half / "trial.json").write_text(json.dumps({"name": "t2"}))
+    with pytest.warns(UserWarning, match="t2: no manifest yet"):
+        result = mirror(f"file://{tmp_path / 's'}/job", cache_root=tmp_path / "c")
+    assert result.jobs == ["job"] and result.trials == 1
+    assert (result.local / "t1" / "agent" / "log.txt").read_text() == "x" * 100
+    assert not (result.local / "t2").exists()
+    resumed = push_trial(store, "job", job / "t2")  # the next push completes it, keeping what arrived
+    assert resumed.state == "uploaded" and resumed.already == 1 and resumed.uploaded == 1

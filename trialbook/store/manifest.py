@@ -70,11 +70,13 @@ class Manifest:
     """The files of one unit, sorted by path."""
 
     files: list[FileEntry]
+    #: What the unit is: ``trial``, ``job`` (a job's own files), ``sft_data``, ``archive``.
+    unit: str = "trial"
     #: Local entries not uploaded (links, FIFOs, devices), with why: never read, reported.
     skipped: list[str] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        return dumps({"format": FORMAT, "version": VERSION,
+        return dumps({"format": FORMAT, "version": VERSION, "unit": self.unit,
                       "files": [f.record() for f in sorted(self.files, key=lambda f: f.path)]}) + b"\n"
 
     def records(self) -> list[tuple[str, int, str]]:
@@ -116,7 +118,8 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
             raise SourceError(f"manifest entry {path!r} is repeated or names the manifest itself", where)
         seen.add(path)
         files.append(FileEntry(path, item["size"], item["sha256"].lower()))
-    return Manifest(files)
+    unit = doc.get("unit")
+    return Manifest(files, unit if isinstance(unit, str) else "trial")
 
 
 def hash_file(path: Path, rel: str) -> FileEntry | None:
@@ -187,7 +190,7 @@ def walk_files(root: Path, *, exclude_dirs: Iterable[str] = (), exclude_files: I
     return found, skipped
 
 
-def build_manifest(files: dict[str, Path], skipped: list[str] | None = None) -> Manifest:
+def build_manifest(files: dict[str, Path], skipped: list[str] | None = None, unit: str = "trial") -> Manifest:
     """Hash ``files`` (relative path -> local path) into a manifest."""
     entries: list[FileEntry] = []
     skipped = list(skipped or [])
@@ -197,4 +200,4 @@ def build_manifest(files: dict[str, Path], skipped: list[str] | None = None) -> 
             skipped.append(f"{rel}: not a regular file when read, not uploaded")
         else:
             entries.append(entry)
-    return Manifest(entries, skipped)
+    return Manifest(entries, unit, skipped)

@@ -204,6 +204,27 @@ def mirror_job(store: Store, url: StoreURL, local: Path, result: MirrorResult) -
     result.jobs.append(url.root.rsplit("/", 1)[-1])
 
 
+def _holds_trials(store: Store, url: StoreURL) -> bool:
+    """True when ``url`` is a job whose own manifest is not written yet (its trials' are)."""
+    try:
+        children = store.fs.ls(url.root, detail=True)
+    except FileNotFoundError:
+        return False
+    for info in children:
+        if info.get("type") != "directory":
+            continue
+        key = f"{str(info['name']).rstrip('/')}/{MANIFEST_NAME}"
+        try:
+            data = store.fs.cat_file(key)
+        except FileNotFoundError:
+            continue
+        try:
+            return parse_manifest(data, key).unit == "trial"
+        except SourceError:
+            return False
+    return False
+
+
 def mirror(target: str | StoreURL, *, cache_root: Path | None = None, options: dict[str, Any] | None = None,
            store: Store | None = None) -> MirrorResult:
     """Mirror ``target``: one job (``s3://bucket/prefix/JOB``) or every job under a prefix."""
@@ -211,7 +232,7 @@ def mirror(target: str | StoreURL, *, cache_root: Path | None = None, options: d
     store = store or open_store(url, options)
     local = url.cache_dir(cache_root)
     result = MirrorResult(str(url), local)
-    if store.fs.exists(url.key(MANIFEST_NAME)):
+    if store.fs.exists(url.key(MANIFEST_NAME)) or _holds_trials(store, url):
         mirror_job(store, url, local, result)
     else:
         try:

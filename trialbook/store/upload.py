@@ -140,7 +140,7 @@ def push_unit(store: Store, unit: str, prefix: str, files: dict[str, Path], *, r
 
 def _push(store: Store, result: UnitResult, prefix: str, files: dict[str, Path], retries: int,
           skipped: list[str], owns_prefix: bool) -> None:
-    manifest = build_manifest(files, skipped)
+    manifest = build_manifest(files, skipped, unit=result.unit.split(":")[0])
     result.files, result.skipped = len(manifest.files), manifest.skipped
     previous = read_remote_manifest(store, prefix, retries)
     if previous is not None and previous.records() == manifest.records():

@@ -73,7 +73,10 @@ def push_trial(store: Store, job: str, trial_dir: Path, retries: int = 3) -> Uni
 
 def push_job_files(store: Store, job: JobPaths, retries: int = 3) -> UnitResult:
     """Upload the job's own files (config snapshot, results.json, summaries, analysis/, reports/)."""
-    trial_dirs = {p.name for p in job.trial_dirs()}
+    # trials, and directories a trial started in but never recorded (a runner killed right then)
+    trial_dirs = {p.name for p in job.dir.iterdir() if p.is_dir() and not p.is_symlink()
+                  and any((p / sub).exists() for sub in ("trial.json", "agent", "evaluation"))} \
+        if job.dir.is_dir() else set()
     hidden = {p.name for p in job.dir.iterdir() if p.name.startswith(".")} if job.dir.is_dir() else set()
     files, skipped = walk_files(job.dir, exclude_dirs=trial_dirs | hidden, exclude_files=hidden)
     return push_unit(store, "job", keys.job_prefix(store.url, job.name), files, retries=retries,

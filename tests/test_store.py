@@ -9,20 +9,22 @@ refused; a failed upload never loses a trial; the credentials are written nowher
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import requires_bwrap
+from s3_server import ACCESS_KEY, SECRET_KEY, S3Env, s3_env_fixture, s3_server_fixture  # noqa: F401
 
-from tests.conftest import requires_bwrap
-from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Env, s3_env_fixture, s3_server_fixture  # noqa: F401
 from trialbook.app.pipeline import run_block
 from trialbook.block.status import read_status
 from trialbook.errors import ConfigError, SourceError
 from trialbook.store.manifest import MANIFEST_NAME
 from trialbook.store.mirror import mirror
-from trialbook.store.upload import FAULT_ENV
 
 pytestmark = requires_bwrap
 
@@ -110,6 +112,25 @@ def test_run_uploads_every_trial_and_store_reads_back_the_same_numbers(block_fac
         assert SECRET_KEY.encode() not in data and ACCESS_KEY.encode() not in data, key
 
 
+#: ``trialbook ARGS`` that dies by SIGKILL (as a crash or an OOM kill would) right after its N-th
+#: object reached the store: python -c KILLED_AFTER N ARGS...
+KILLED_AFTER = """
+import os, runpy, signal, sys
+import trialbook.store.upload as upload
+real_call, limit, sent = upload.call, int(sys.argv[1]), []
+def call(retries, fn, *args, **kwargs):
+    out = real_call(retries, fn, *args, **kwargs)
+    if getattr(fn, "__name__", "").lstrip("_") in ("put_file", "pipe_file"):
+        sent.append(1)
+        if len(sent) >= limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return out
+upload.call = call
+sys.argv = ["trialbook", *sys.argv[2:]]
+runpy.run_module("trialbook.cli.main", run_name="__main__")
+"""
+
+
 def test_push_killed_halfway_is_completed_without_duplicates(block_factory, s3_env: S3Env) -> None:
     bucket = s3_env.new_bucket()
     root = block_factory(tasks=TASKS, variants=VARIANTS, attempts=2)
@@ -118,7 +139,8 @@ def test_push_killed_halfway_is_completed_without_duplicates(block_factory, s3_e
     url_root = f"{bucket}/p"
     _set_store(root, f"s3://{url_root}")
 
-    killed = s3_env.cli("push", "--json", cwd=root, extra_env={FAULT_ENV: "13"}, check=False)
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER, "13", "push", "--json"], cwd=root,
+                            env={**os.environ, **s3_env.env}, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -signal.SIGKILL
     first = s3_env.objects(url_root)
     assert len(first) == 13  # 13 objects arrived, then the process died

@@ -11,9 +11,6 @@ failed, never raised, so the caller (the runner) keeps its trial.
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +30,6 @@ from trialbook.store.manifest import (
 
 T = TypeVar("T")
 
-#: Test seam: with this variable set to N, the process kills itself (SIGKILL, as a crash or an
-#: OOM kill would) right after its N-th uploaded object, to test that the next push completes.
-FAULT_ENV = "TRIALBOOK_STORE_KILL_AFTER_UPLOADS"
-_uploads = 0
-_uploads_lock = threading.Lock()
 
 
 @dataclass
@@ -69,15 +61,6 @@ def call(store_retries: int, fn: Callable[..., T], *args: Any, **kwargs: Any) ->
             return fn(*args, **kwargs)
     raise AssertionError("unreachable")  # pragma: no cover
 
-
-def _count_upload() -> None:
-    global _uploads
-    limit = os.environ.get(FAULT_ENV)
-    with _uploads_lock:
-        _uploads += 1
-        n = _uploads
-    if limit and limit.isdigit() and n >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def read_remote_manifest(store: Store, prefix: str, retries: int) -> Manifest | None:
@@ -166,11 +149,9 @@ def _push(store: Store, result: UnitResult, prefix: str, files: dict[str, Path],
         call(retries, store.fs.put_file, str(files[entry.path]), target)
         result.uploaded += 1
         result.uploaded_bytes += entry.size
-        _count_upload()
     if store.is_local:
         store.fs.makedirs(prefix, exist_ok=True)
     call(retries, store.fs.pipe_file, f"{prefix}/{MANIFEST_NAME}", manifest.to_bytes())
-    _count_upload()
     keep = {e.path for e in manifest.files} | {MANIFEST_NAME}
     stale = set(remote) if owns_prefix else {e.path for e in (previous.files if previous else [])}
     for rel in sorted(stale - keep):

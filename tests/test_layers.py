@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"block"},
     {"run"},
     {"results"},
-    {"index", "inspect", "analysis", "sft", "archive", "exports"},
+    {"index", "inspect", "analysis", "sft", "archive", "exports", "store"},
     {"dashboard"},
     {"app"},
     {"cli"},

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 from trialbook.config import EnvironmentConfig
 from trialbook.errors import ConfigError, ServiceUnavailableError, TaskError
 from trialbook.model.limits import human
+from trialbook.run.environments.agent_access import FIND_PROGRAM, AgentAccess
 from trialbook.run.environments.base import Environment, EnvironmentSpec, ExecResult
 from trialbook.run.environments.capture import FileCapture
 from trialbook.run.environments.images import (
@@ -87,6 +88,7 @@ class ContainerEnvironment(Environment):
 
     engine: ClassVar[str]
     builds_images = True
+    agent_access = True
 
     def __init__(self, spec: EnvironmentSpec) -> None:
         super().__init__(spec)
@@ -98,6 +100,8 @@ class ContainerEnvironment(Environment):
         self._counts: dict[str, int] = {}
         self._record: dict[str, Any] | None = None
         self._ran = False
+        #: What the agent phase gets besides the task (add_agent_access; agent_access.py).
+        self.access = AgentAccess()
 
     # -- the engine's command line ---------------------------------------------------------
     @classmethod
@@ -136,6 +140,13 @@ class ContainerEnvironment(Environment):
         """Remove a container and its anonymous volumes now (its ``sleep`` ignores SIGTERM)."""
         return ["rm", "-f", "-v", *(["-t", "0"] if cls.engine == "podman" else [])]
 
+    def add_agent_access(self, *, env: dict[str, str] | None = None, ro_dirs: dict[str, Path] | None = None,
+                         wrapper: list[str] | None = None) -> None:
+        """Directories are bind-mounted when the container is made (so before :meth:`start`); the
+        variables and the command prefix apply to each command of the agent phase."""
+        self.access.add(env=env, ro_dirs=ro_dirs, wrapper=wrapper, started=self.container is not None,
+                        engine=self.engine)
+
     # -- once per job ----------------------------------------------------------------------
     @classmethod
     def preflight(cls, config: EnvironmentConfig, tasks: Sequence[Any] = ()) -> None:
@@ -150,6 +161,10 @@ class ContainerEnvironment(Environment):
         if res.returncode != 0:
             raise ServiceUnavailableError(f"environment.type {cls.engine}: the {cls.engine} engine is not running: "
                                           f"{_first_line(res.stderr or res.stdout)}")
+        for path in config.ro_binds:
+            if ":" in path or "," in path:
+                raise ConfigError(f"environment.ro_binds: {path}: a {cls.engine} bind mount cannot name a path "
+                                  "with ':' or ','")
         for task in tasks:
             if getattr(task, "grading", "reward") != "reward":
                 raise ConfigError(f"environment.type {cls.engine}: task {task.name} is a SWE-style instance; "
@@ -217,6 +232,22 @@ class ContainerEnvironment(Environment):
             raise EngineError(f"{self.engine} run failed (exit {code}): {_first_line(out)}{_rlimit_hint(out)}")
         _, pid = await self._run("inspect", "--format", "{{.State.Pid}}", self.container)
         self._pid = int(pid.strip()) if pid.strip().isdigit() else None
+        if self.access.wrapper:
+            await self._resolve_wrapper()
+
+    async def _resolve_wrapper(self) -> None:
+        """The agent phase's command prefix names a program of the image (the model gateway's bridge
+        needs a ``python3``): at the path it names, else by its name on the image's ``PATH``."""
+        assert self.container is not None
+        program = self.access.wrapper[0]
+        code, out = await self._run("exec", self.container, "sh", "-c", FIND_PROGRAM, "_", program, check=False)
+        found = out.strip().splitlines()[-1] if code == 0 and out.strip() else ""
+        if not found.startswith("/"):
+            raise TaskError(f"task {self.spec.task_name}: the agent phase needs {os.path.basename(program)} "
+                            f"in the task's image ({self.image}) to reach the model gateway, and the image has "
+                            f"none{' (nor a sh to look for it)' if code in (126, 127) else ''}: add it to "
+                            "environment/Dockerfile (see docs/environments.md)", self.spec.task_dir)
+        self.access.wrapper[0] = found
 
     def _make_dirs(self) -> None:
         self.box.create(self.spec.instruction)
@@ -249,6 +280,10 @@ class ContainerEnvironment(Environment):
                                (self.box.logs_verifier, "/logs/verifier", "rw"),
                                (self.box.tests, "/tests", "ro"), (self.box.solution, "/solution", "ro")):
             args += ["-v", f"{src.resolve()}:{dst}:{mode}"]
+        for path in cfg.ro_binds:  # the block's read-only host paths, at the same place
+            args += ["-v", f"{path}:{path}:ro"]
+        for target, host in self.access.ro_dirs.items():
+            args += ["-v", f"{host.resolve()}:{target}:ro"]
         return [*args, *cfg.run_flags, self.image, "infinity"]
 
     async def _ensure_image(self, context: Path) -> bool:
@@ -343,7 +378,10 @@ class ContainerEnvironment(Environment):
         on a command line; on timeout or cancellation every process of the container is killed."""
         assert self.container is not None, "exec before start"
         self._ran = True
-        variables = {**self.spec.env, **(env or {})}
+        agent = self.phase != "verifier"
+        variables = {**self.spec.env, **(self.access.env if agent else {}), **(env or {})}
+        if agent and self.access.wrapper:
+            command = [*self.access.wrapper, *command]
         args = ["exec", *(["-i"] if stdin_data is not None else []), *(["-w", workdir] if workdir else [])]
         for name in variables:
             args += ["-e", name]

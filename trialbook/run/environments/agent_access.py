@@ -1,0 +1,43 @@
+"""What a container's agent phase gets besides the task: variables, read-only host directories and
+a command prefix (``Environment.add_agent_access``; the model gateway and installed agents use it).
+
+A container's mounts are fixed when it is made, so directories must be given before the
+environment starts; the runner does that (trial.py). Variables and the prefix apply to each
+command of the agent phase and may change at any time. Nothing is copied: a directory of
+hundreds of MB (an installed Claude Code) is one read-only bind mount per trial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: ``sh -c`` script printing where the program ``$1`` is in the image: at its own path when that is
+#: executable there, else the first of its name on the image's ``PATH`` (e.g. ``/usr/local/bin/python3``).
+FIND_PROGRAM = 'if [ -x "$1" ]; then echo "$1"; else command -v "${1##*/}" || true; fi'
+
+
+@dataclass
+class AgentAccess:
+    """The agent phase's additions, as given so far."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    #: Container path -> host directory, mounted read-only when the container is made.
+    ro_dirs: dict[str, Path] = field(default_factory=dict)
+    wrapper: list[str] = field(default_factory=list)
+
+    def add(self, *, env: dict[str, str] | None, ro_dirs: dict[str, Path] | None, wrapper: list[str] | None,
+            started: bool, engine: str) -> None:
+        """Add to what the agent phase gets; a directory new after the container was made is refused
+        (a ValueError naming it), since it cannot be mounted any more."""
+        for target, host in (ro_dirs or {}).items():
+            if not target.startswith("/") or target.rstrip("/") in ("", "/app", "/logs", "/tests", "/solution"):
+                raise ValueError(f"cannot mount a host directory at {target!r} in a {engine} container")
+            if started and self.ro_dirs.get(target) != host:
+                raise ValueError(f"{engine} mounts host directories when the container is made: {host} cannot be "
+                                 f"added at {target} after the environment started (give it before start, e.g. "
+                                 "from Agent.agent_dirs)")
+        self.env.update(env or {})
+        self.ro_dirs.update(ro_dirs or {})
+        if wrapper is not None:
+            self.wrapper = list(wrapper)

@@ -47,6 +47,8 @@ EXTRAS: dict[str, tuple[list[str], list[str]]] = {
     "python": (["python3"], ["stdlib"]),
     # the agent CLIs from npm (Claude Code, Codex) are started by node
     "node": (["node"], []),
+    # SWE-style grading diffs and patches the checkout with git (its builtins only)
+    "git": (["git"], []),
 }
 _SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "distutils",
          "sitecustomize.py", "__pycache__"}

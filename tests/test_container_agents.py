@@ -109,3 +109,40 @@ def test_cli_agent_through_the_gateway_in_network_less_containers(tmp_path: Path
     assert leaked == []
     key = job_key(root / ".trialbook" / "scratch" / "job")
     assert podman("ps", "-a", "-q", "--filter", f"label=trialbook.job={key}").stdout.split() == []
+
+
+def test_agent_clis_in_a_network_less_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Claude Code and Codex (tests/test_gateway_clis.py) in a container whose image has node
+    and python3: installed once on the host, mounted read-only, their calls through the gateway."""
+    from test_gateway_clis import AVAILABLE, CLIS, responder, variant
+
+    if not AVAILABLE:
+        pytest.skip("neither Claude Code nor Codex is in .cache/agent-clis/ (dev/setup.sh --test installs them)")
+    image = base_image("python", "node")
+    real_key = f"sk-real-{secrets.token_hex(16)}"
+    monkeypatch.setenv("TEST_GATEWAY_CLI_KEY", real_key)
+    src = tmp_path / "src"
+    _task(src, "hello", image)
+    prefetched = str(Path(__file__).resolve().parent.parent / ".cache" / "agent-clis")
+    with ScriptedLLMServer(responder=responder) as server:
+        root = make_block(tmp_path, extra_tasks_dir=src, concurrency=2,
+                          environment={**PODMAN, "ro_binds": [prefetched]},
+                          timeouts={"environment_setup": 60, "agent": 180, "verifier": 30},
+                          variants=[variant(name, server) for name in AVAILABLE])
+        job_dir = run_block(root / "config.yaml", "job").outcome.job_dir
+    assert {r.headers["authorization"] for r in server.chat_requests} == {f"Bearer {real_key}"}
+    n_lines = 0
+    for trial in sorted(p.parent for p in job_dir.glob("*/trial.json")):
+        record = read_json(trial / "trial.json")
+        assert record["outcome"] == "resolved", (record, (trial / "agent" / "stdout.txt").read_text()[-3000:],
+                                                 (trial / "agent" / "stderr.txt").read_text()[-3000:])
+        assert record["extra"]["environment"]["image"].startswith("localhost/trialbook/hello:")
+        lines = read_litellm_log(trial / "agent" / "litellm-trajectory.jsonl")
+        n_lines += len(lines)
+        assert {ln.trial_id for ln in lines} == {f"job/{trial.name}"} and len(lines) >= 2
+        calls = [c for ln in lines if ln.response for c in ln.response.tool_calls or []]
+        assert len(calls) == 1 and "/app/hello.txt" in (calls[0].function.arguments or "")
+        assert list((trial / "agent").glob(CLIS[record["variant"]][1])), "no native session log"
+    assert n_lines == len(server.chat_requests) > 0
+    leaked = [p for p in job_dir.rglob("*") if p.is_file() and real_key.encode() in p.read_bytes()]
+    assert leaked == []

@@ -148,6 +148,7 @@ def _environment(env: TrialEnv, plan: TrialPlan, scratch: Path) -> Environment:
         task_dir=plan.task.source_dir, instruction=plan.task.instruction, config=env.config.environment,
         scratch=scratch, limits=env.config.environment.effective_limits(plan.task.limits),
         env=_command_env(env, plan), seed=plan.task.seed_workspace,
+        image=plan.task.image_name, dockerfile=plan.task.dockerfile, seed_in_image=plan.task.seed_in_image,
     )
     return cls(spec)
 

@@ -160,6 +160,9 @@ class ClaudeCodeAgent(CliAgent):
         "DISABLE_TELEMETRY": "1",
         "DISABLE_ERROR_REPORTING": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        # a container's user is root in most images, where Claude Code refuses to skip permissions
+        # unless told it is in a sandbox (which it is, whatever the environment)
+        "IS_SANDBOX": "1",
     }
 
 

@@ -59,6 +59,13 @@ class EnvironmentSpec:
     env: dict[str, str] = field(default_factory=dict)
     #: Fills a host directory with the task's initial ``/app`` (environments without an image use it).
     seed: Callable[[Path], None] | None = None
+    #: Image environments: an existing image the task names (SWE ``image_name``); else one is built.
+    image: str | None = None
+    #: Image environments: the Dockerfile to build, its directory the context (default: the task's
+    #: ``environment/Dockerfile``).
+    dockerfile: Path | None = None
+    #: Image environments seed ``/app`` with ``seed`` too (SWE checkouts), not only the image.
+    seed_in_image: bool = False
 
     def fresh_copy(self, suffix: str) -> EnvironmentSpec:
         """The same spec in a sibling scratch directory (a second environment of the same trial)."""

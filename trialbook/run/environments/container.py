@@ -1,7 +1,8 @@
 """The ``docker`` and ``podman`` environments: each trial in its own container of the task's image.
 
 The image is built from the task's ``environment/Dockerfile`` (images.py: content-hashed tag,
-built once). Each trial gets one container, started with ``sleep infinity`` as its only
+built once), or from the Dockerfile a SWE-style instance names, or is the image it names
+(``image_name``, pulled unless present). Each trial gets one container, started with ``sleep infinity`` as its only
 process; every command is an ``exec`` in it, in the image's ``WORKDIR`` (``/app`` for Harbor
 tasks). The engine is driven through its command line (``docker`` or ``podman``), so Podman,
 rootless or not, and Docker need nothing more than their binary.
@@ -14,7 +15,13 @@ What the container sees, the same paths as ``local``:
   ``/logs/verifier`` is emptied before the verifier;
 * ``/tests``, ``/solution``: read-only bind mounts that are empty except in their phase (the
   task's ``tests/`` is copied in after every process of the agent phase was killed);
-* the network: ``--network none`` unless ``environment.network: true``.
+* the network: ``--network none`` unless ``environment.network: true``;
+* ``environment.ro_binds`` at the same paths, read-only;
+* for an agent that needs more (agent_access.py): the installed program's and the model
+  gateway's directories, read-only bind mounts made with the container; the gateway's key in
+  the agent phase's commands only, each started behind the bridge on the image's ``python3``;
+* SWE instances: ``/app`` is the checkout, made on the host and copied in at start; grading
+  runs in a fresh container of the same image (``Environment.fresh``).
 
 Limits go to the engine: ``memory`` (``--memory`` and ``--memory-swap``: RAM + swap), ``pids``
 (``--pids-limit``), ``cpus`` (``--cpus``), ``storage`` (``--storage-opt size=``, where the
@@ -44,12 +51,13 @@ from trialbook.model.limits import human
 from trialbook.run.environments.agent_access import FIND_PROGRAM, AgentAccess
 from trialbook.run.environments.base import Environment, EnvironmentSpec, ExecResult
 from trialbook.run.environments.capture import FileCapture
+from trialbook.run.environments.cgroups import process_limit_counts
 from trialbook.run.environments.images import (
     MANAGED_LABEL,
     ImageBuildError,
     build_context,
     build_lock,
-    image_tag,
+    task_image,
 )
 from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 
@@ -166,9 +174,11 @@ class ContainerEnvironment(Environment):
                 raise ConfigError(f"environment.ro_binds: {path}: a {cls.engine} bind mount cannot name a path "
                                   "with ':' or ','")
         for task in tasks:
+            if getattr(task, "image_name", None) or getattr(task, "dockerfile", None):
+                continue
             if getattr(task, "grading", "reward") != "reward":
-                raise ConfigError(f"environment.type {cls.engine}: task {task.name} is a SWE-style instance; "
-                                  "these run in the local environment only")
+                raise ConfigError(f"environment.type {cls.engine}: SWE-style instance {task.name} names no image: "
+                                  "give its row image_name (an image) or dockerfile (a Dockerfile to build)")
             try:
                 build_context(task.name, task.source_dir)
             except TaskError as exc:
@@ -211,11 +221,15 @@ class ContainerEnvironment(Environment):
 
     # -- life cycle ------------------------------------------------------------------------
     async def prepare(self) -> None:
-        """The task's image, built unless it exists (images.py)."""
-        context = build_context(self.spec.task_name, self.spec.task_dir)
-        self.image = await asyncio.to_thread(image_tag, self.spec.task_name, context)
+        """The task's image: the one it names (pulled unless present), else built unless it exists (images.py)."""
+        if self.spec.image:
+            self.image = self.info["image"] = self.spec.image
+            self.info["pulled"] = await self._ensure_pulled()
+            return
+        self.image, context, dockerfile = await asyncio.to_thread(
+            task_image, self.spec.task_name, self.spec.task_dir, self.spec.dockerfile)
         self.info["image"] = self.image
-        self.info["built"] = await self._ensure_image(context)
+        self.info["built"] = await self._ensure_image(context, dockerfile)
 
     async def start(self) -> None:
         if self.image is None:
@@ -232,8 +246,21 @@ class ContainerEnvironment(Environment):
             raise EngineError(f"{self.engine} run failed (exit {code}): {_first_line(out)}{_rlimit_hint(out)}")
         _, pid = await self._run("inspect", "--format", "{{.State.Pid}}", self.container)
         self._pid = int(pid.strip()) if pid.strip().isdigit() else None
+        if self.spec.seed_in_image and self.spec.seed is not None:
+            await self._seed_app()
         if self.access.wrapper:
             await self._resolve_wrapper()
+
+    async def _seed_app(self) -> None:
+        """``/app`` from the task's seed (a SWE checkout), made on the host and copied in: the image
+        gives the tools, the seed the code."""
+        assert self.container is not None and self.spec.seed is not None
+        await asyncio.to_thread(self.spec.seed, self.box.app)
+        try:
+            await self._run("exec", "-u", "0", self.container, "mkdir", "-p", "/app")
+            await self._run("cp", f"{self.box.app}/.", f"{self.container}:/app", timeout_s=600)
+        finally:
+            await asyncio.to_thread(_empty_in_place, self.box.app)
 
     async def _resolve_wrapper(self) -> None:
         """The agent phase's command prefix names a program of the image (the model gateway's bridge
@@ -286,7 +313,24 @@ class ContainerEnvironment(Environment):
             args += ["-v", f"{host.resolve()}:{target}:ro"]
         return [*args, *cfg.run_flags, self.image, "infinity"]
 
-    async def _ensure_image(self, context: Path) -> bool:
+    async def _ensure_pulled(self) -> bool:
+        """Pull the image the task names unless it is here; True when this trial pulled it."""
+        assert self.image is not None
+        async with build_lock(self.image):
+            code, _ = await self._run("image", "inspect", self.image, check=False)
+            if code == 0:
+                return False
+            try:
+                code, out = await self._run("pull", self.image, timeout_s=self.spec.config.build_timeout, check=False)
+            except TimeoutError:
+                raise ImageBuildError(f"pulling the image {self.image} of task {self.spec.task_name} timed out "
+                                      f"after {self.spec.config.build_timeout:g}s") from None
+            if code != 0:
+                raise ImageBuildError(f"the image {self.image} of task {self.spec.task_name} is not here and "
+                                      f"could not be pulled: {_first_line(out)}")
+            return True
+
+    async def _ensure_image(self, context: Path, dockerfile: Path) -> bool:
         """Build the task's image unless it exists; True when this trial built it."""
         assert self.image is not None
         async with build_lock(self.image):
@@ -294,7 +338,7 @@ class ContainerEnvironment(Environment):
             if code == 0:
                 return False
             args = ["build", "-t", self.image, "--label", MANAGED_LABEL, "--label",
-                    f"trialbook.task={self.spec.task_name}", "-f", str(context / "Dockerfile"),
+                    f"trialbook.task={self.spec.task_name}", "-f", str(dockerfile),
                     *self.spec.config.run_flags, str(context)]
             try:
                 code, out = await self._run(*args, timeout_s=self.spec.config.build_timeout, check=False)
@@ -340,25 +384,7 @@ class ContainerEnvironment(Environment):
 
     def _cgroup_counts(self) -> dict[str, int]:
         """The container's OOM kills and refused forks so far, read from its cgroup on this host."""
-        if self._pid is None:
-            return {}
-        try:
-            lines = Path(f"/proc/{self._pid}/cgroup").read_text().splitlines()
-        except OSError:
-            return {}
-        found: dict[str, int] = {}
-        for line in lines:
-            _, controllers, path = line.split(":", 2)
-            if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():  # cgroup v2 only
-                base = Path("/sys/fs/cgroup") / path.lstrip("/")
-                found["oom_kill"] = _counter(base / "memory.events", "oom_kill")
-                found["pids_max"] = _counter(base / "pids.events", "max")
-            elif "memory" in controllers.split(","):
-                found["oom_kill"] = _counter(Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.oom_control",
-                                             "oom_kill")
-            elif "pids" in controllers.split(","):
-                found["pids_max"] = _counter(Path("/sys/fs/cgroup/pids") / path.lstrip("/") / "pids.events", "max")
-        return found
+        return process_limit_counts(self._pid) if self._pid is not None else {}
 
     async def _kill_all(self) -> None:
         """Kill every process of the container but its ``sleep`` (commands and what they left)."""
@@ -457,17 +483,6 @@ class ContainerEnvironment(Environment):
         if path == "/logs/verifier":
             return self.box.logs_verifier
         return await super().reward_dir(path, host_dir)
-
-
-def _counter(path: Path, key: str) -> int:
-    try:
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == key and parts[1].isdigit():
-                return int(parts[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _empty_in_place(directory: Path) -> list[str]:

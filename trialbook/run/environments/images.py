@@ -65,6 +65,17 @@ def build_context(task_name: str, task_dir: Path | None) -> Path:
     return context
 
 
+def task_image(task_name: str, task_dir: Path | None, dockerfile: Path | None) -> tuple[str, Path, Path]:
+    """(tag, build context, Dockerfile) of a task's image: its own ``dockerfile`` when it names one
+    (tagged by its context and file name, so instances sharing one build it once), else the task's
+    ``environment/Dockerfile``."""
+    if dockerfile is not None:
+        context = dockerfile.parent
+        return image_tag(f"{context.name}-{dockerfile.name}", context), context, dockerfile
+    context = build_context(task_name, task_dir)
+    return image_tag(task_name, context), context, context / "Dockerfile"
+
+
 def _lock_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     path = Path(base) / "trialbook" / "image-locks"

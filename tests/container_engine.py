@@ -13,6 +13,7 @@ failure, elsewhere the tests are skipped with the engine's own error as the reas
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -45,11 +46,15 @@ def _unavailable(reason: str) -> None:
 EXTRAS: dict[str, tuple[list[str], list[str]]] = {
     # the model gateway's bridge (and agents written in Python) need the host's python3 and its stdlib
     "python": (["python3"], ["stdlib"]),
-    # the agent CLIs from npm (Claude Code, Codex) are started by node
-    "node": (["node"], []),
+    # the agent CLIs from npm (Claude Code, Codex) are started by node; Claude Code's native
+    # binary also loads the rest of the C library (librt, ...), as any Debian image has it
+    "node": (["node"], ["/lib/x86_64-linux-gnu/lib*.so.[0-9]"]),
     # SWE-style grading diffs and patches the checkout with git (its builtins only)
     "git": (["git"], []),
 }
+#: The C library's parts (what a ``lib*.so.N`` pattern takes from the host).
+_GLIBC = {"librt", "libpthread", "libdl", "libm", "libresolv", "libutil", "libc", "libanl", "libnss_files",
+          "libnss_dns"}
 _SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "distutils",
          "sitecustomize.py", "__pycache__"}
 
@@ -94,6 +99,10 @@ def _tree_files(extras: tuple[str, ...]) -> list[Path]:
     found: list[Path] = []
     for e in extras:
         for top in EXTRAS[e][1]:
+            if "*" in top:  # single files (libraries), copied where they really are
+                found += [Path(os.path.realpath(f)) for f in sorted(glob.glob(top))
+                          if Path(f).name.split(".so")[0] in _GLIBC]
+                continue
             if top == "stdlib":  # the system python's standard library (/usr/lib/python3.X)
                 top = subprocess.run(["/usr/bin/python3", "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
                                      capture_output=True, text=True, check=True).stdout.strip()

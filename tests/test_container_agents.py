@@ -22,9 +22,11 @@ from scripted_llm_server import ScriptedLLMServer, text
 from test_gateway import INSTALL
 
 from trialbook.app.pipeline import run_block
+from trialbook.config import EnvironmentConfig
 from trialbook.jsonio import read_json
 from trialbook.model.atif_validate import validate_trajectory
-from trialbook.run.environments.container import job_key
+from trialbook.run.environments.base import EnvironmentSpec
+from trialbook.run.environments.container import PodmanEnvironment, job_key
 from trialbook.run.llm_log import read_litellm_log
 
 pytestmark = requires_bwrap  # the agent's install recipe runs in the host's sandbox
@@ -146,3 +148,26 @@ def test_agent_clis_in_a_network_less_container(tmp_path: Path, monkeypatch: pyt
     assert n_lines == len(server.chat_requests) > 0
     leaked = [p for p in job_dir.rglob("*") if p.is_file() and real_key.encode() in p.read_bytes()]
     assert leaked == []
+
+
+def test_agent_access_is_mounted_with_the_container_and_refused_after(tmp_path: Path) -> None:
+    """No engine needed: what ``podman run`` is given, and a directory given too late is one clear error."""
+    agent_dir, sock_dir, bound = (tmp_path / n for n in ("agent", "sock", "data"))
+    for d in (agent_dir, sock_dir, bound):
+        d.mkdir()
+    spec = EnvironmentSpec(job_name="j", trial_name="t", task_name="t", task_dir=None, instruction="hi",
+                           config=EnvironmentConfig(type="podman", ro_binds=[str(bound)]), scratch=tmp_path / "s" / "t")
+    env = PodmanEnvironment(spec)
+    env.add_agent_access(env={"OPENAI_API_KEY": "tb-trial-x"}, ro_dirs={"/run/gw": sock_dir},
+                         wrapper=["/usr/bin/python3", "/run/bridge/bridge.py", "/run/gw/gateway.sock", "--"])
+    env.add_agent_access(ro_dirs={"/run/trialbook-agent": agent_dir})
+    env.container, env.image = "c", "img"
+    args = env._run_args()
+    volumes = {args[i + 1] for i, a in enumerate(args) if a == "-v"}
+    assert {f"{sock_dir}:/run/gw:ro", f"{agent_dir}:/run/trialbook-agent:ro", f"{bound}:{bound}:ro"} <= volumes
+    assert not any("tb-trial-x" in a for a in args)  # the key travels with each exec of the agent phase only
+    env.add_agent_access(ro_dirs={"/run/gw": sock_dir}, env={"MORE": "1"})  # the same mount again: fine
+    with pytest.raises(ValueError, match="mounts host directories when the container is made"):
+        env.add_agent_access(ro_dirs={"/run/late": tmp_path})
+    with pytest.raises(ValueError, match="cannot mount a host directory at '/app'"):
+        PodmanEnvironment(spec).add_agent_access(ro_dirs={"/app": tmp_path})

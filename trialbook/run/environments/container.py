@@ -48,15 +48,17 @@ from typing import Any, ClassVar
 from trialbook.config import EnvironmentConfig
 from trialbook.errors import ConfigError, ServiceUnavailableError, TaskError
 from trialbook.model.limits import human
-from trialbook.run.environments.agent_access import FIND_PROGRAM, AgentAccess
+from trialbook.run.environments.agent_access import AgentAccess, AgentAccessMixin
 from trialbook.run.environments.base import Environment, EnvironmentSpec, ExecResult
 from trialbook.run.environments.capture import FileCapture
 from trialbook.run.environments.cgroups import process_limit_counts
+from trialbook.run.environments.compose import ComposePlan, SidecarsMixin, find_compose, read_plan
 from trialbook.run.environments.images import (
     MANAGED_LABEL,
-    ImageBuildError,
+    ImagesMixin,
     build_context,
-    build_lock,
+    first_line,
+    rlimit_hint,
     task_image,
 )
 from trialbook.run.scratch import TrialScratch, harvest, remove_tree
@@ -72,26 +74,12 @@ class EngineError(Exception):
     """An engine command failed (the message quotes the engine)."""
 
 
-def _first_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "rror" in ln]
-    return (errors or lines or ["no output"])[-1][:400]
-
-
-def _rlimit_hint(text: str) -> str:
-    if "rlimit" in text.lower() or "cgroups in hybrid mode" in text:
-        return (" (this engine cannot set the default limits here: try environment.engine_flags "
-                "['--runtime', 'runc'] and run_flags ['--ulimit', 'nofile=1024:1024', '--ulimit', "
-                "'nproc=1024:1024']; see docs/environments.md)")
-    return ""
-
-
 def job_key(job_scratch: Path) -> str:
     """The label value naming one job of one block (job names repeat across blocks)."""
     return hashlib.sha256(str(job_scratch.resolve()).encode()).hexdigest()[:16]
 
 
-class ContainerEnvironment(Environment):
+class ContainerEnvironment(ImagesMixin, AgentAccessMixin, SidecarsMixin, Environment):
     """A trial in a container of its task's image (module docstring)."""
 
     engine: ClassVar[str]
@@ -110,6 +98,9 @@ class ContainerEnvironment(Environment):
         self._ran = False
         #: What the agent phase gets besides the task (add_agent_access; agent_access.py).
         self.access = AgentAccess()
+        #: The task's compose file, when it has one (compose.py); its network, once made.
+        self.compose: ComposePlan | None = None
+        self._network: str | None = None
 
     # -- the engine's command line ---------------------------------------------------------
     @classmethod
@@ -121,9 +112,10 @@ class ContainerEnvironment(Environment):
         return [binary, *config.engine_flags, *args]
 
     async def _run(self, *args: str, timeout_s: float = ENGINE_TIMEOUT_S, check: bool = True,
-                   env: dict[str, str] | None = None) -> tuple[int, str]:
-        """Run an engine command to its end; (exit code, output). ``check``: a failure raises."""
-        argv = self._argv(self.spec.config, *args)
+                   env: dict[str, str] | None = None, argv: list[str] | None = None) -> tuple[int, str]:
+        """Run an engine command to its end; (exit code, output). ``check``: a failure raises.
+        ``argv``: another command line (the compose tool's), ``args`` then only name it."""
+        argv = argv or self._argv(self.spec.config, *args)
         # The container's monitor (podman's conmon) inherits this directory and writes files there
         # (an ``oom`` marker): the trial's scratch, never the user's working directory.
         cwd = self.box.root if self.box.root.is_dir() else None
@@ -140,20 +132,13 @@ class ContainerEnvironment(Environment):
         text = out.decode("utf-8", errors="replace")
         if check and proc.returncode != 0:
             raise EngineError(f"{self.engine} {args[0]} failed (exit {proc.returncode}): "
-                              f"{_first_line(text)}{_rlimit_hint(text)}")
+                              f"{first_line(text)}{rlimit_hint(text)}")
         return proc.returncode or 0, text
 
     @classmethod
     def _rm_args(cls) -> list[str]:
         """Remove a container and its anonymous volumes now (its ``sleep`` ignores SIGTERM)."""
         return ["rm", "-f", "-v", *(["-t", "0"] if cls.engine == "podman" else [])]
-
-    def add_agent_access(self, *, env: dict[str, str] | None = None, ro_dirs: dict[str, Path] | None = None,
-                         wrapper: list[str] | None = None) -> None:
-        """Directories are bind-mounted when the container is made (so before :meth:`start`); the
-        variables and the command prefix apply to each command of the agent phase."""
-        self.access.add(env=env, ro_dirs=ro_dirs, wrapper=wrapper, started=self.container is not None,
-                        engine=self.engine)
 
     # -- once per job ----------------------------------------------------------------------
     @classmethod
@@ -168,7 +153,7 @@ class ContainerEnvironment(Environment):
             raise ServiceUnavailableError(f"environment.type {cls.engine}: {cls.engine} info did not answer ({exc})") from None
         if res.returncode != 0:
             raise ServiceUnavailableError(f"environment.type {cls.engine}: the {cls.engine} engine is not running: "
-                                          f"{_first_line(res.stderr or res.stdout)}")
+                                          f"{first_line(res.stderr or res.stdout)}")
         for path in config.ro_binds:
             if ":" in path or "," in path:
                 raise ConfigError(f"environment.ro_binds: {path}: a {cls.engine} bind mount cannot name a path "
@@ -180,9 +165,12 @@ class ContainerEnvironment(Environment):
                 raise ConfigError(f"environment.type {cls.engine}: SWE-style instance {task.name} names no image: "
                                   "give its row image_name (an image) or dockerfile (a Dockerfile to build)")
             try:
-                build_context(task.name, task.source_dir)
+                context = build_context(task.name, task.source_dir)
+                source = find_compose(context)
+                if source is not None:  # a service that could reach the host: refused before any trial
+                    read_plan(source, task.name)
             except TaskError as exc:
-                raise ConfigError(exc.message, task.source_dir) from None
+                raise ConfigError(exc.message, exc.path or task.source_dir) from None
 
     @classmethod
     def job_started(cls, config: EnvironmentConfig, job_scratch: Path) -> None:
@@ -195,6 +183,11 @@ class ContainerEnvironment(Environment):
                                    capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S).stdout.split()
             if found:
                 subprocess.run(cls._argv(config, *cls._rm_args(), *found), capture_output=True,
+                               timeout=ENGINE_TIMEOUT_S)
+            networks = subprocess.run(cls._argv(config, "network", "ls", "-q", "--filter", f"label={_JOB_LABEL}={key}"),
+                                      capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S).stdout.split()
+            if networks:  # a compose task's trial networks
+                subprocess.run(cls._argv(config, "network", "rm", "-f", *networks), capture_output=True,
                                timeout=ENGINE_TIMEOUT_S)
 
     @classmethod
@@ -211,7 +204,7 @@ class ContainerEnvironment(Environment):
             raise ServiceUnavailableError(f"{cls.engine} images did not answer ({exc})") from None
         if res.returncode != 0:
             raise ServiceUnavailableError(f"the {cls.engine} engine is not running: "
-                                          f"{_first_line(res.stderr or res.stdout)}")
+                                          f"{first_line(res.stderr or res.stdout)}")
         found = [line.split(" ", 1) for line in res.stdout.splitlines() if line.strip()]
         names = sorted({name for _, name in found})
         if found and not dry_run:
@@ -229,13 +222,22 @@ class ContainerEnvironment(Environment):
         self.image, context, dockerfile = await asyncio.to_thread(
             task_image, self.spec.task_name, self.spec.task_dir, self.spec.dockerfile)
         self.info["image"] = self.image
-        self.info["built"] = await self._ensure_image(context, dockerfile)
+        self.info["built"] = await self._ensure_image(self.image, context, dockerfile)
+        source = find_compose(context) if self.spec.dockerfile is None else None
+        if source is not None:
+            self.compose = await asyncio.to_thread(read_plan, source, self.spec.task_name)
+            for car in self.compose.sidecars:
+                if car.build is not None:
+                    await self._ensure_image(*car.build)
+            self.info["services"] = [car.name for car in self.compose.sidecars]
 
     async def start(self) -> None:
         if self.image is None:
             await self.prepare()
         await asyncio.to_thread(self._make_dirs)
         self.container = self._name()
+        if self.compose is not None and self.compose.sidecars:
+            await self._start_sidecars()
         args = self._run_args()
         code, out = await self._run(*args, check=False)
         if code != 0 and self.limits.storage and "storage" in out.lower() and "size" in out.lower():
@@ -243,7 +245,7 @@ class ContainerEnvironment(Environment):
             await self._run(*self._rm_args(), self.container, check=False)
             code, out = await self._run(*self._run_args(), check=False)
         if code != 0:
-            raise EngineError(f"{self.engine} run failed (exit {code}): {_first_line(out)}{_rlimit_hint(out)}")
+            raise EngineError(f"{self.engine} run failed (exit {code}): {first_line(out)}{rlimit_hint(out)}")
         _, pid = await self._run("inspect", "--format", "{{.State.Pid}}", self.container)
         self._pid = int(pid.strip()) if pid.strip().isdigit() else None
         if self.spec.seed_in_image and self.spec.seed is not None:
@@ -262,19 +264,10 @@ class ContainerEnvironment(Environment):
         finally:
             await asyncio.to_thread(_empty_in_place, self.box.app)
 
-    async def _resolve_wrapper(self) -> None:
-        """The agent phase's command prefix names a program of the image (the model gateway's bridge
-        needs a ``python3``): at the path it names, else by its name on the image's ``PATH``."""
-        assert self.container is not None
-        program = self.access.wrapper[0]
-        code, out = await self._run("exec", self.container, "sh", "-c", FIND_PROGRAM, "_", program, check=False)
-        found = out.strip().splitlines()[-1] if code == 0 and out.strip() else ""
-        if not found.startswith("/"):
-            raise TaskError(f"task {self.spec.task_name}: the agent phase needs {os.path.basename(program)} "
-                            f"in the task's image ({self.image}) to reach the model gateway, and the image has "
-                            f"none{' (nor a sh to look for it)' if code in (126, 127) else ''}: add it to "
-                            "environment/Dockerfile (see docs/environments.md)", self.spec.task_dir)
-        self.access.wrapper[0] = found
+    def job_labels(self) -> dict[str, str]:
+        """The labels of everything a trial makes (``clean --images`` and a resume find them by these)."""
+        name, value = MANAGED_LABEL.split("=")
+        return {name: value, _JOB_LABEL: job_key(self.spec.scratch.parent)}
 
     def _make_dirs(self) -> None:
         self.box.create(self.spec.instruction)
@@ -294,7 +287,11 @@ class ContainerEnvironment(Environment):
         cfg, limits = self.spec.config, self.limits
         args = ["run", "-d", "--name", self.container, "--label", MANAGED_LABEL,
                 "--label", f"{_JOB_LABEL}={job_key(self.spec.scratch.parent)}", "--pull", "never",
-                "--network", "bridge" if cfg.network else "none", "--entrypoint", "sleep"]
+                "--entrypoint", "sleep"]
+        if self._network:  # the compose services' network; they reach this container as `main`
+            args += ["--network", self._network, "--network-alias", "main"]
+        else:
+            args += ["--network", "bridge" if cfg.network else "none"]
         if limits.memory:
             args += ["--memory", str(limits.memory), "--memory-swap", str(limits.memory)]
         if limits.pids:
@@ -313,48 +310,12 @@ class ContainerEnvironment(Environment):
             args += ["-v", f"{host.resolve()}:{target}:ro"]
         return [*args, *cfg.run_flags, self.image, "infinity"]
 
-    async def _ensure_pulled(self) -> bool:
-        """Pull the image the task names unless it is here; True when this trial pulled it."""
-        assert self.image is not None
-        async with build_lock(self.image):
-            code, _ = await self._run("image", "inspect", self.image, check=False)
-            if code == 0:
-                return False
-            try:
-                code, out = await self._run("pull", self.image, timeout_s=self.spec.config.build_timeout, check=False)
-            except TimeoutError:
-                raise ImageBuildError(f"pulling the image {self.image} of task {self.spec.task_name} timed out "
-                                      f"after {self.spec.config.build_timeout:g}s") from None
-            if code != 0:
-                raise ImageBuildError(f"the image {self.image} of task {self.spec.task_name} is not here and "
-                                      f"could not be pulled: {_first_line(out)}")
-            return True
-
-    async def _ensure_image(self, context: Path, dockerfile: Path) -> bool:
-        """Build the task's image unless it exists; True when this trial built it."""
-        assert self.image is not None
-        async with build_lock(self.image):
-            code, _ = await self._run("image", "inspect", self.image, check=False)
-            if code == 0:
-                return False
-            args = ["build", "-t", self.image, "--label", MANAGED_LABEL, "--label",
-                    f"trialbook.task={self.spec.task_name}", "-f", str(dockerfile),
-                    *self.spec.config.run_flags, str(context)]
-            try:
-                code, out = await self._run(*args, timeout_s=self.spec.config.build_timeout, check=False)
-            except TimeoutError:
-                raise ImageBuildError(f"building the image of task {self.spec.task_name} timed out after "
-                                      f"{self.spec.config.build_timeout:g}s") from None
-            if code != 0:
-                raise ImageBuildError(f"building the image of task {self.spec.task_name} failed "
-                                      f"(exit {code}): {_first_line(out)}{_rlimit_hint(out)}")
-            return True
-
     async def stop(self) -> None:
         if self.container is not None:
             with contextlib.suppress(Exception):
                 await self._run(*self._rm_args(), self.container, check=False)
             self.container = None
+        await self._stop_sidecars()
         with contextlib.suppress(OSError):
             await asyncio.to_thread(remove_tree, self.box.root)
 
@@ -405,7 +366,8 @@ class ContainerEnvironment(Environment):
         assert self.container is not None, "exec before start"
         self._ran = True
         agent = self.phase != "verifier"
-        variables = {**self.spec.env, **(self.access.env if agent else {}), **(env or {})}
+        variables = {**(self.compose.main_env if self.compose else {}), **self.spec.env,
+                     **(self.access.env if agent else {}), **(env or {})}
         if agent and self.access.wrapper:
             command = [*self.access.wrapper, *command]
         args = ["exec", *(["-i"] if stdin_data is not None else []), *(["-w", workdir] if workdir else [])]

@@ -15,9 +15,10 @@ from conftest import make_block, write_task
 from container_engine import ENGINE_FLAGS, RUN_FLAGS, base_image, podman
 
 from trialbook.app.pipeline import run_block
+from trialbook.config import EnvironmentConfig
 from trialbook.errors import ConfigError
 from trialbook.jsonio import read_json
-from trialbook.run.environments.container import job_key
+from trialbook.run.environments.container import PodmanEnvironment, job_key
 from trialbook.run.scheduler import prepare_job
 
 PODMAN = {"type": "podman", "engine_flags": ENGINE_FLAGS, "run_flags": RUN_FLAGS}
@@ -85,6 +86,14 @@ def test_compose_sidecar_on_a_private_network(tmp_path: Path) -> None:
     assert trials["nop"]["outcome"] == "unresolved"
     assert trials["oracle"]["extra"]["environment"]["services"] == ["db"]
     assert (job / "with-db__oracle__1" / "agent" / "outside.txt").read_text() != "connected"
+    assert _job_leftovers(root, "job") == ([], [])
+    # what a killed runner leaves (a labelled network, a service's container) goes when the job resumes
+    scratch = root / ".trialbook" / "scratch" / "job"
+    label = f"trialbook.job={job_key(scratch)}"
+    podman("network", "create", "--internal", "--label", label, f"left-{secrets.token_hex(3)}")
+    podman("run", "-d", "--label", label, *RUN_FLAGS, "--network", "none", image, "sleep", "600")
+    assert all(_job_leftovers(root, "job"))
+    PodmanEnvironment.job_started(EnvironmentConfig(**PODMAN), scratch)
     assert _job_leftovers(root, "job") == ([], [])
     sidecar = podman("images", "--format", "{{.Repository}}", "--filter", "label=trialbook.managed=1").stdout
     assert "localhost/trialbook/with-db-db" in sidecar  # built once, like the task's image

@@ -169,5 +169,6 @@ def test_agent_access_is_mounted_with_the_container_and_refused_after(tmp_path: 
     env.add_agent_access(ro_dirs={"/run/gw": sock_dir}, env={"MORE": "1"})  # the same mount again: fine
     with pytest.raises(ValueError, match="mounts host directories when the container is made"):
         env.add_agent_access(ro_dirs={"/run/late": tmp_path})
-    with pytest.raises(ValueError, match="cannot mount a host directory at '/app'"):
-        PodmanEnvironment(spec).add_agent_access(ro_dirs={"/app": tmp_path})
+    for target in ("/app", "/logs/agent", "/tests/x", "relative"):
+        with pytest.raises(ValueError, match=f"cannot mount a host directory at '{target}'"):
+            PodmanEnvironment(spec).add_agent_access(ro_dirs={target: tmp_path})

@@ -22,6 +22,10 @@ from trialbook.run.environments.base import EnvironmentSpec
 FIND_PROGRAM = 'if [ -x "$1" ]; then echo "$1"; else command -v "${1##*/}" || true; fi'
 
 
+#: The task's own paths, which no host directory may cover.
+_TASK_PATHS = ("/app", "/logs", "/tests", "/solution")
+
+
 @dataclass
 class AgentAccess:
     """The agent phase's additions, as given so far."""
@@ -36,7 +40,9 @@ class AgentAccess:
         """Add to what the agent phase gets; a directory new after the container was made is refused
         (a ValueError naming it), since it cannot be mounted any more."""
         for target, host in (ro_dirs or {}).items():
-            if not target.startswith("/") or target.rstrip("/") in ("", "/app", "/logs", "/tests", "/solution"):
+            clean = target.rstrip("/")
+            if not target.startswith("/") or clean == "" or any(clean == r or clean.startswith(r + "/")
+                                                                for r in _TASK_PATHS):
                 raise ValueError(f"cannot mount a host directory at {target!r} in a {engine} container")
             if started and self.ro_dirs.get(target) != host:
                 raise ValueError(f"{engine} mounts host directories when the container is made: {host} cannot be "

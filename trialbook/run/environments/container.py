@@ -69,6 +69,14 @@ def _first_line(text: str) -> str:
     return (errors or lines or ["no output"])[-1][:400]
 
 
+def _storage_opt_refused(text: str) -> bool:
+    """The engine's storage driver cannot limit a container's size: podman's CLI says "storage
+    option overlay.size ... only supported for backingFS XFS", Docker (and podman's Docker API)
+    "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"."""
+    low = text.lower()
+    return "--storage-opt" in low or ("storage" in low and "size" in low)
+
+
 def _rlimit_hint(text: str) -> str:
     if "rlimit" in text.lower() or "cgroups in hybrid mode" in text:
         return (" (this engine cannot set the default limits here: try environment.engine_flags "
@@ -209,7 +217,7 @@ class ContainerEnvironment(Environment):
         self.container = self._name()
         args = self._run_args()
         code, out = await self._run(*args, check=False)
-        if code != 0 and self.limits.storage and "storage" in out.lower() and "size" in out.lower():
+        if code != 0 and self.limits.storage and _storage_opt_refused(out):
             _NO_STORAGE_OPT.add(self.engine)  # this storage driver has no size limit: run without
             await self._run(*self._rm_args(), self.container, check=False)
             code, out = await self._run(*self._run_args(), check=False)

@@ -1,0 +1,160 @@
+"""The bundled demo under ``environment.type: podman`` and ``docker`` gives the same job results as
+under ``local``: same outcomes, rewards, reasons and pass@k per variant and task.
+
+The demo's tasks build from ``FROM debian:bookworm-slim`` / ``FROM python:3.11-slim``: local
+stand-ins made offline (tests/demo_images.py). ``docker`` is the Docker command line: with no
+Docker daemon on the test machines, it talks to Podman's Docker-compatible API
+(``podman system service`` on a private socket, ``DOCKER_HOST``) configured, as an administrator
+would configure a daemon, with runc and ulimits in its own containers.conf, so the block's
+config is just ``environment: {type: docker}``. Where ``docker`` is Debian's ``podman-docker``
+(a ``docker`` command that runs podman) the same containers.conf applies to it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from container_engine import ENGINE_FLAGS, RUN_FLAGS, _unavailable, podman
+from demo_images import demo_base_images
+from job_compare import comparable, differences
+
+from trialbook.app.pipeline import run_block
+from trialbook.cli.demo import create_demo_block
+from trialbook.run.environments.container import job_key
+
+ATTEMPTS = 2
+#: The demo's numbers at 2 attempts (oracle solves 4 of 5 tasks, broken-verifier is an error on purpose).
+EXPECTED_OUTCOMES = {"resolved": 8, "unresolved": 8, "verifier_error": 4}
+FRESH_TASK = "hello-world"  # its Dockerfile gets a fresh LABEL in the engine runs: one real build
+
+
+def _demo(root: Path, environment: dict[str, Any], *, fresh_build: bool) -> tuple[Path, str | None]:
+    """The demo block, as ``trialbook demo`` makes it, with fewer attempts and ``environment``;
+    with ``fresh_build`` one task's Dockerfile gets a new label so the engine builds its image."""
+    create_demo_block(root)
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["attempts"] = ATTEMPTS
+    config["environment"] = environment
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    nonce = None
+    if fresh_build:
+        nonce = secrets.token_hex(6)
+        dockerfile = root / "tasks" / FRESH_TASK / "environment" / "Dockerfile"
+        dockerfile.write_text(dockerfile.read_text() + f"LABEL trialbook-test.nonce={nonce}\n")
+    return root, nonce
+
+
+def _run(root: Path) -> Path:
+    return run_block(root / "config.yaml", "demo").outcome.job_dir
+
+
+@pytest.fixture(scope="module")
+def local_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    root, _ = _demo(tmp_path_factory.mktemp("local") / "block", {"type": "local"}, fresh_build=False)
+    found = comparable(_run(root))
+    # the reference itself is the demo's known result, so equality below cannot come from two broken runs
+    assert found["results"]["outcomes"] == EXPECTED_OUTCOMES, found["results"]
+    return found
+
+
+def _check_engine_run(root: Path, job_dir: Path, engine: str, local: dict[str, Any]) -> None:
+    """Same results as ``local``; every trial ran in ``engine``'s container of its task's image,
+    the fresh task's image was built once by this job, and no container is left."""
+    got = comparable(job_dir)
+    diff = differences(local, got)
+    assert not diff, "\n".join(diff[:20])
+    trials = [json.loads(p.read_text()) for p in job_dir.glob("*/trial.json")]
+    assert len(trials) == 5 * 2 * ATTEMPTS
+    for trial in trials:
+        env = trial["extra"]["environment"]
+        assert env["type"] == engine and env["image"].startswith(f"localhost/trialbook/{trial['task']}:"), trial
+        assert trial["extra"]["limits"]["enforced_by"] == engine
+    built = [t["extra"]["environment"]["built"] for t in trials if t["task"] == FRESH_TASK]
+    assert sorted(built) == [False] * (len(built) - 1) + [True]
+    key = job_key(root / ".trialbook" / "scratch" / "demo")
+    assert podman("ps", "-a", "-q", "--filter", f"label=trialbook.job={key}").stdout.split() == []
+
+
+def _remove_image_of(job_dir: Path, task: str) -> None:
+    """The fresh image is this test's alone: remove it so test runs do not pile images up."""
+    for p in job_dir.glob(f"{task}__*/trial.json"):
+        podman("rmi", "-f", json.loads(p.read_text())["extra"]["environment"]["image"], check=False)
+        return
+
+
+def test_demo_under_podman_matches_local(tmp_path: Path, local_demo: dict[str, Any]) -> None:
+    demo_base_images()
+    environment = {"type": "podman", "engine_flags": ENGINE_FLAGS, "run_flags": RUN_FLAGS}
+    root, _ = _demo(tmp_path / "block", environment, fresh_build=True)
+    job_dir = _run(root)
+    try:
+        _check_engine_run(root, job_dir, "podman", local_demo)
+    finally:
+        _remove_image_of(job_dir, FRESH_TASK)
+
+
+CONTAINERS_CONF = """\
+# the engine's own defaults on machines like the test VMs (see docs/environments.md)
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "{runtime}"
+"""
+
+
+@pytest.fixture
+def docker_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A ``docker`` command that works: the Docker CLI against a private Podman API socket, or
+    podman-docker; yields what it is."""
+    docker = shutil.which("docker")
+    if docker is None:
+        _unavailable("no docker command (dev/setup.sh --test installs podman-docker)")
+    demo_base_images()
+    conf = tmp_path / "containers.conf"
+    conf.write_text(CONTAINERS_CONF.format(runtime="runc" if ENGINE_FLAGS else "crun"))
+    monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    version = subprocess.run([docker, "--version"], capture_output=True, text=True, timeout=60)
+    if "podman" in (version.stdout + version.stderr).lower():
+        yield "podman-docker"
+        return
+    sock = tmp_path / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=60)
+            if info.returncode == 0:
+                break
+            time.sleep(0.3)
+        else:
+            _unavailable(f"the Docker CLI cannot reach podman's API at {sock}: {info.stderr.strip()[-300:]}")
+        yield "docker CLI -> podman API"
+    finally:
+        service.terminate()
+        try:
+            service.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+
+
+def test_demo_under_docker_matches_local(tmp_path: Path, local_demo: dict[str, Any], docker_engine: str) -> None:
+    root, _ = _demo(tmp_path / "block", {"type": "docker"}, fresh_build=True)
+    job_dir = _run(root)
+    try:
+        _check_engine_run(root, job_dir, "docker", local_demo)
+    finally:
+        _remove_image_of(job_dir, FRESH_TASK)

@@ -29,7 +29,7 @@ from job_compare import comparable, differences
 
 from trialbook.app.pipeline import run_block
 from trialbook.cli.demo import create_demo_block
-from trialbook.run.environments.container import job_key
+from trialbook.run.environments.container import _storage_opt_refused, job_key
 
 ATTEMPTS = 2
 #: The demo's numbers at 2 attempts (oracle solves 4 of 5 tasks, broken-verifier is an error on purpose).
@@ -158,3 +158,13 @@ def test_demo_under_docker_matches_local(tmp_path: Path, local_demo: dict[str, A
         _check_engine_run(root, job_dir, "docker", local_demo)
     finally:
         _remove_image_of(job_dir, FRESH_TASK)
+
+
+@pytest.mark.parametrize("message", [
+    "Error: storage option overlay.size and overlay.inodes only supported for backingFS XFS. Found extfs",
+    "docker: Error response from daemon: --storage-opt is supported only for overlay over xfs with 'pquota' "
+    "mount option",
+])
+def test_both_engines_wordings_of_a_storage_driver_without_size_limits_are_recognised(message: str) -> None:
+    assert _storage_opt_refused(message)
+    assert not _storage_opt_refused("Error: image not known")

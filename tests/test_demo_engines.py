@@ -15,15 +15,13 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from container_engine import ENGINE_FLAGS, RUN_FLAGS, _unavailable, podman
+from container_engine import ENGINE_FLAGS, RUN_FLAGS, docker_engine, podman
 from demo_images import demo_base_images
 from job_compare import comparable, differences
 
@@ -104,54 +102,16 @@ def test_demo_under_podman_matches_local(tmp_path: Path, local_demo: dict[str, A
         _remove_image_of(job_dir, FRESH_TASK)
 
 
-CONTAINERS_CONF = """\
-# the engine's own defaults on machines like the test VMs (see docs/environments.md)
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "{runtime}"
-"""
-
-
 @pytest.fixture
-def docker_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A ``docker`` command that works: the Docker CLI against a private Podman API socket, or
-    podman-docker; yields what it is."""
-    docker = shutil.which("docker")
-    if docker is None:
-        _unavailable("no docker command (dev/setup.sh --test installs podman-docker)")
+def docker_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     demo_base_images()
-    conf = tmp_path / "containers.conf"
-    conf.write_text(CONTAINERS_CONF.format(runtime="runc" if ENGINE_FLAGS else "crun"))
-    monkeypatch.setenv("CONTAINERS_CONF", str(conf))
-    version = subprocess.run([docker, "--version"], capture_output=True, text=True, timeout=60)
-    if "podman" in (version.stdout + version.stderr).lower():
-        yield "podman-docker"
-        return
-    sock = tmp_path / "podman.sock"
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=60)
-            if info.returncode == 0:
-                break
-            time.sleep(0.3)
-        else:
-            _unavailable(f"the Docker CLI cannot reach podman's API at {sock}: {info.stderr.strip()[-300:]}")
-        yield "docker CLI -> podman API"
-    finally:
-        service.terminate()
-        try:
-            service.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
+    with docker_engine(tmp_path) as (what, env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield what
 
 
-def test_demo_under_docker_matches_local(tmp_path: Path, local_demo: dict[str, Any], docker_engine: str) -> None:
+def test_demo_under_docker_matches_local(tmp_path: Path, local_demo: dict[str, Any], docker_env: str) -> None:
     root, _ = _demo(tmp_path / "block", {"type": "docker"}, fresh_build=True)
     job_dir = _run(root)
     try:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from job_compare import comparable, differences
 
 from trialbook.app.pipeline import run_block
 from trialbook.cli.demo import create_demo_block
+from trialbook.errors import ConfigError
 from trialbook.run.environments.container import _storage_opt_refused, job_key
 
 ATTEMPTS = 2
@@ -38,10 +41,11 @@ FRESH_TASK = "hello-world"  # its Dockerfile gets a fresh LABEL in the engine ru
 def _demo(root: Path, environment: dict[str, Any], *, fresh_build: bool) -> tuple[Path, str | None]:
     """The demo block, as ``trialbook demo`` makes it, with fewer attempts and ``environment``;
     with ``fresh_build`` one task's Dockerfile gets a new label so the engine builds its image."""
-    create_demo_block(root)
+    create_demo_block(root, environment["type"])  # as `trialbook demo --environment TYPE` makes it
     config = yaml.safe_load((root / "config.yaml").read_text())
+    assert config["environment"]["type"] == environment["type"]
     config["attempts"] = ATTEMPTS
-    config["environment"] = environment
+    config["environment"].update(environment)
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     nonce = None
     if fresh_build:
@@ -128,3 +132,12 @@ def test_demo_under_docker_matches_local(tmp_path: Path, local_demo: dict[str, A
 def test_both_engines_wordings_of_a_storage_driver_without_size_limits_are_recognised(message: str) -> None:
     assert _storage_opt_refused(message)
     assert not _storage_opt_refused("Error: image not known")
+
+
+def test_demo_environment_option_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="use one of local, podman, docker"):
+        create_demo_block(tmp_path / "d", "kubernetes")
+    res = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "demo", str(tmp_path / "d"), "--swe", "-e",
+                          "podman"], capture_output=True, text=True)
+    assert res.returncode != 0 and "local environment only" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "d").exists()

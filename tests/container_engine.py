@@ -135,6 +135,7 @@ def docker_engine(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
     if docker is None:
         _unavailable("no docker command (dev/setup.sh --test installs podman-docker)")
     assert docker is not None
+    tmp.mkdir(parents=True, exist_ok=True)
     conf = tmp / "containers.conf"
     conf.write_text(CONTAINERS_CONF.format(runtime="runc" if ENGINE_FLAGS else "crun"))
     env = {"CONTAINERS_CONF": str(conf)}

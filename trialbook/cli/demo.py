@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -17,8 +18,7 @@ from trialbook.dashboard import build_site, resolve_site
 from trialbook.errors import ConfigError
 from trialbook.model.trial import TrialRecord
 
-#: The demo config's environment line, and what replaces it for each ``--environment``.
-_LOCAL_LINE = "  type: local              # bubblewrap sandbox; Dockerfiles are not built\n"
+#: What replaces the demo config's ``type: local`` line for each other ``--environment``.
 _ENGINE_LINE = ("  type: {engine}{pad}# a container per trial, of the image built from each task's Dockerfile\n"
                 "  engine_flags: []         # e.g. ['--runtime', 'runc'] (docs/environments.md, Setting up Podman)\n"
                 "  run_flags: []            # e.g. ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']\n")
@@ -36,9 +36,10 @@ def create_demo_block(directory: Path, environment: str = "local") -> Path:
         raise ConfigError(f"demo --environment {environment!r}: use one of {', '.join(DEMO_ENVIRONMENTS)}")
     config_text = examples.joinpath("demo", "config.yaml").read_text()
     if environment != "local":
-        assert _LOCAL_LINE in config_text, "the demo config's environment line changed"
         line = _ENGINE_LINE.format(engine=environment, pad=" " * (19 - len(environment)))
-        config_text = config_text.replace(_LOCAL_LINE, line)
+        config_text, n = re.subn(r"(?m)^  type: local\b.*\n", lambda _: line, config_text, count=1)
+        if n != 1:
+            raise RuntimeError("the bundled demo config has no `  type: local` line to replace")
     block = init_block(directory, "eval", config_text=config_text)
     with resources.as_file(examples.joinpath("tasks")) as tasks_src:
         shutil.copytree(tasks_src, block.root / "tasks", dirs_exist_ok=False)

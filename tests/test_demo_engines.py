@@ -38,7 +38,7 @@ EXPECTED_OUTCOMES = {"resolved": 8, "unresolved": 8, "verifier_error": 4}
 FRESH_TASK = "hello-world"  # its Dockerfile gets a fresh LABEL in the engine runs: one real build
 
 
-def _demo(root: Path, environment: dict[str, Any], *, fresh_build: bool) -> tuple[Path, str | None]:
+def _demo(root: Path, environment: dict[str, Any], *, fresh_build: bool) -> Path:
     """The demo block, as ``trialbook demo`` makes it, with fewer attempts and ``environment``;
     with ``fresh_build`` one task's Dockerfile gets a new label so the engine builds its image."""
     create_demo_block(root, environment["type"])  # as `trialbook demo --environment TYPE` makes it
@@ -47,12 +47,10 @@ def _demo(root: Path, environment: dict[str, Any], *, fresh_build: bool) -> tupl
     config["attempts"] = ATTEMPTS
     config["environment"].update(environment)
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    nonce = None
     if fresh_build:
-        nonce = secrets.token_hex(6)
         dockerfile = root / "tasks" / FRESH_TASK / "environment" / "Dockerfile"
-        dockerfile.write_text(dockerfile.read_text() + f"LABEL trialbook-test.nonce={nonce}\n")
-    return root, nonce
+        dockerfile.write_text(dockerfile.read_text() + f"LABEL trialbook-test.nonce={secrets.token_hex(6)}\n")
+    return root
 
 
 def _run(root: Path) -> Path:
@@ -63,7 +61,7 @@ def _run(root: Path) -> Path:
 def local_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if shutil.which("bwrap") is None:
         pytest.skip("bwrap is not installed")
-    root, _ = _demo(tmp_path_factory.mktemp("local") / "block", {"type": "local"}, fresh_build=False)
+    root = _demo(tmp_path_factory.mktemp("local") / "block", {"type": "local"}, fresh_build=False)
     found = comparable(_run(root))
     # the reference itself is the demo's known result, so equality below cannot come from two broken runs
     assert found["results"]["outcomes"] == EXPECTED_OUTCOMES, found["results"]
@@ -98,7 +96,7 @@ def _remove_image_of(job_dir: Path, task: str) -> None:
 def test_demo_under_podman_matches_local(tmp_path: Path, local_demo: dict[str, Any]) -> None:
     demo_base_images()
     environment = {"type": "podman", "engine_flags": ENGINE_FLAGS, "run_flags": RUN_FLAGS}
-    root, _ = _demo(tmp_path / "block", environment, fresh_build=True)
+    root = _demo(tmp_path / "block", environment, fresh_build=True)
     job_dir = _run(root)
     try:
         _check_engine_run(root, job_dir, "podman", local_demo)
@@ -116,7 +114,7 @@ def docker_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
 
 
 def test_demo_under_docker_matches_local(tmp_path: Path, local_demo: dict[str, Any], docker_env: str) -> None:
-    root, _ = _demo(tmp_path / "block", {"type": "docker"}, fresh_build=True)
+    root = _demo(tmp_path / "block", {"type": "docker"}, fresh_build=True)
     job_dir = _run(root)
     try:
         _check_engine_run(root, job_dir, "docker", local_demo)

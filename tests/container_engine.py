@@ -147,7 +147,7 @@ def docker_engine(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env["DOCKER_HOST"] = f"unix://{sock}"
     service = subprocess.Popen(["podman", "system", "service", "--time=0", env["DOCKER_HOST"]],
                                env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+                               start_new_session=True, cwd=tmp)  # conmon leaves `oom` markers in its cwd
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -3,7 +3,8 @@
 #
 #   dev/setup.sh            the package and its runtime needs (bubblewrap, git): for the demo
 #   dev/setup.sh --test     + the test extra and the reference tools (swebench, LLaMA-Factory),
-#                             Chromium and Podman (+ runc) for the browser and container tests
+#                             Chromium and Podman (+ runc, podman-docker, debootstrap) for the
+#                             browser and container tests, and the demo's base images (below)
 #
 # System packages come from apt; the script says what it installs and asks sudo only when
 # not root. Python packages come from uv.lock through a pinned uv kept in .venv-tools/, so
@@ -28,6 +29,11 @@ fi
 if [ "$want_test" = 1 ]; then
   command -v podman >/dev/null 2>&1 || apt_pkgs+=(podman)
   command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || apt_pkgs+=(runc)
+  # A `docker` command for the tests of environment.type docker: podman-docker runs podman
+  # (it conflicts with Debian's docker.io, so only where no docker command exists).
+  command -v docker >/dev/null 2>&1 || apt_pkgs+=(podman-docker)
+  # debootstrap makes the Debian root filesystem of the demo tasks' base images (tests/demo_images.py).
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || apt_pkgs+=(debootstrap)
   # npm (with Node.js) fetches the real Claude Code and Codex CLIs the gateway tests run.
   command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 fi
@@ -89,4 +95,18 @@ if [ "$want_test" = 1 ] && command -v npm >/dev/null 2>&1; then
         || { echo "setup.sh: warning: npm could not install $pkg (is the npm registry reachable?); its end-to-end test will fail" >&2; rm -rf "$dir"; }
     fi
   done
+fi
+
+# --- base images of the bundled demo tasks, made offline from Debian's archive --------------------
+# tests/demo_images.py: debootstrap (needs root and deb.debian.org, once; cached under
+# ~/.cache/trialbook-test) then `podman import` as debian:bookworm-slim and python:3.11-slim, so
+# the container tests need no registry and no network.
+if [ "$want_test" = 1 ] && command -v podman >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup.sh: making the demo tasks' base images (tests/demo_images.py; debootstrap the first time)" >&2
+    .venv/bin/python tests/demo_images.py >/dev/null \
+      || echo "setup.sh: warning: the demo's base images could not be made; the container demo tests will skip or fail" >&2
+  else
+    echo "setup.sh: note: as root, run .venv/bin/python tests/demo_images.py to make the demo's base images" >&2
+  fi
 fi

@@ -7,7 +7,8 @@ root filesystem that ``podman import`` turns into ``localhost/trialbook-test/bas
 
 Podman as root on these machines needs ``runc`` (crun refuses hybrid cgroups) and ulimits
 below the host's hard limits: :data:`ENGINE_FLAGS` and :data:`RUN_FLAGS` are what
-docs/environments.md tells users to set. In CI (``CI=true``) an engine that cannot run is a
+docs/environments.md tells users to set (or :data:`CONTAINERS_CONF`, the same in the engine's
+own configuration). :func:`docker_engine` gives the ``docker`` command something to talk to. In CI (``CI=true``) an engine that cannot run is a
 failure, elsewhere the tests are skipped with the engine's own error as the reason.
 """
 
@@ -20,6 +21,9 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -160,3 +164,58 @@ def base_image(*extras: str) -> str:
     if probe.stdout.strip() != "ok":
         _unavailable(f"podman cannot run a container: {(probe.stderr or probe.stdout).strip()[-300:]}")
     return tag
+
+
+#: The engine's own defaults where podman needs runc and lower ulimits (see docs/environments.md):
+#: what an administrator would put in the engine's containers.conf instead of the block's flags.
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "{runtime}"
+"""
+
+
+@contextmanager
+def docker_engine(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A working ``docker`` command: (what it is, the variables to set while using it).
+
+    With Debian's ``podman-docker`` (a ``docker`` that runs podman) that is podman with
+    :data:`CONTAINERS_CONF`. With the Docker CLI and no daemon on these machines, a private
+    ``podman system service`` socket speaks Docker's API to it (``DOCKER_HOST``), stopped on exit.
+    """
+    docker = shutil.which("docker")
+    if docker is None:
+        _unavailable("no docker command (dev/setup.sh --test installs podman-docker)")
+    assert docker is not None
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "containers.conf"
+    conf.write_text(CONTAINERS_CONF.format(runtime="runc" if ENGINE_FLAGS else "crun"))
+    env = {"CONTAINERS_CONF": str(conf)}
+    version = subprocess.run([docker, "--version"], capture_output=True, text=True, timeout=60)
+    if "podman" in (version.stdout + version.stderr).lower():
+        yield "podman-docker", env
+        return
+    sock = tmp / "podman.sock"
+    env["DOCKER_HOST"] = f"unix://{sock}"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", env["DOCKER_HOST"]],
+                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, cwd=tmp)  # conmon leaves `oom` markers in its cwd
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=60,
+                                  env={**os.environ, **env})
+            if info.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                _unavailable(f"the Docker CLI cannot reach podman's API at {sock}: {info.stderr.strip()[-300:]}")
+            time.sleep(0.3)
+        yield "docker CLI -> podman API", env
+    finally:
+        service.terminate()
+        try:
+            service.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -17,14 +18,29 @@ from trialbook.dashboard import build_site, resolve_site
 from trialbook.errors import ConfigError
 from trialbook.model.trial import TrialRecord
 
+#: What replaces the demo config's ``type: local`` line for each other ``--environment``.
+_ENGINE_LINE = ("  type: {engine}{pad}# a container per trial, of the image built from each task's Dockerfile\n"
+                "  engine_flags: []         # e.g. ['--runtime', 'runc'] (docs/environments.md, Setting up Podman)\n"
+                "  run_flags: []            # e.g. ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']\n")
+DEMO_ENVIRONMENTS = ("local", "podman", "docker")
 
-def create_demo_block(directory: Path) -> Path:
-    """A new eval block at ``directory`` with the example tasks and the demo config."""
+
+def create_demo_block(directory: Path, environment: str = "local") -> Path:
+    """A new eval block at ``directory`` with the example tasks and the demo config, its
+    ``environment.type`` set to ``environment`` (``local``, ``podman`` or ``docker``)."""
     examples = resources.files("trialbook.examples")
     if (directory / "config.yaml").exists():
         raise ConfigError("a block already exists here; choose an empty directory for the demo",
                           directory / "config.yaml")
-    block = init_block(directory, "eval", config_text=examples.joinpath("demo", "config.yaml").read_text())
+    if environment not in DEMO_ENVIRONMENTS:
+        raise ConfigError(f"demo --environment {environment!r}: use one of {', '.join(DEMO_ENVIRONMENTS)}")
+    config_text = examples.joinpath("demo", "config.yaml").read_text()
+    if environment != "local":
+        line = _ENGINE_LINE.format(engine=environment, pad=" " * (19 - len(environment)))
+        config_text, n = re.subn(r"(?m)^  type: local\b.*\n", lambda _: line, config_text, count=1)
+        if n != 1:
+            raise RuntimeError("the bundled demo config has no `  type: local` line to replace")
+    block = init_block(directory, "eval", config_text=config_text)
     with resources.as_file(examples.joinpath("tasks")) as tasks_src:
         shutil.copytree(tasks_src, block.root / "tasks", dirs_exist_ok=False)
     return block.root
@@ -73,9 +89,14 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON"),
         swe: bool = typer.Option(False, "--swe", help="The SWE-style demo: 4 instances of a small git "
                                  "repository, oracle and nop, graded into report.json"),
+        environment: str = typer.Option("local", "--environment", "-e", help="Where trials run: local "
+                                        "(bubblewrap), podman or docker (each task's Dockerfile built; "
+                                        "see docs/environments.md)"),
     ) -> None:
         """Create a demo block (5 example tasks; oracle and nop x 3 attempts, or with --swe the SWE example) and run it."""
-        root = create_swe_demo_block(directory) if swe else create_demo_block(directory)
+        if swe and environment != "local":
+            raise ConfigError("demo --swe runs in the local environment only (SWE-style instances run in local)")
+        root = create_swe_demo_block(directory) if swe else create_demo_block(directory, environment)
         if not json_out:
             console.print(f"Demo block created at [bold]{root}[/]; running the job...")
         report = run_block(root / "config.yaml", "demo")

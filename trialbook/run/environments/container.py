@@ -74,6 +74,14 @@ class EngineError(Exception):
     """An engine command failed (the message quotes the engine)."""
 
 
+def _storage_opt_refused(text: str) -> bool:
+    """The engine's storage driver cannot limit a container's size: podman's CLI says "storage
+    option overlay.size ... only supported for backingFS XFS", Docker (and podman's Docker API)
+    "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"."""
+    low = text.lower()
+    return "--storage-opt" in low or ("storage" in low and "size" in low)
+
+
 def job_key(job_scratch: Path) -> str:
     """The label value naming one job of one block (job names repeat across blocks)."""
     return hashlib.sha256(str(job_scratch.resolve()).encode()).hexdigest()[:16]
@@ -240,7 +248,7 @@ class ContainerEnvironment(ImagesMixin, AgentAccessMixin, SidecarsMixin, Environ
             await self._start_sidecars()
         args = self._run_args()
         code, out = await self._run(*args, check=False)
-        if code != 0 and self.limits.storage and "storage" in out.lower() and "size" in out.lower():
+        if code != 0 and self.limits.storage and _storage_opt_refused(out):
             _NO_STORAGE_OPT.add(self.engine)  # this storage driver has no size limit: run without
             await self._run(*self._rm_args(), self.container, check=False)
             code, out = await self._run(*self._run_args(), check=False)

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import stat
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,9 @@ from trialbook.errors import TaskError
 from trialbook.run.environments.base import EnvironmentSpec
 
 MANAGED_LABEL = "trialbook.managed=1"
-_locks: dict[str, asyncio.Lock] = {}
+#: Per event loop (an asyncio.Lock belongs to the loop that first waits on it, and one process may
+#: run several jobs, each in its own loop), the lock of each tag.
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 class ImageBuildError(Exception):
@@ -90,7 +93,7 @@ def _lock_dir() -> Path:
 @contextlib.asynccontextmanager
 async def build_lock(tag: str) -> AsyncIterator[None]:
     """Held while one tag is checked and built: by one trial of this process, and one runner."""
-    lock = _locks.setdefault(tag, asyncio.Lock())
+    lock = _locks.setdefault(asyncio.get_running_loop(), {}).setdefault(tag, asyncio.Lock())
     async with lock:
         path = _lock_dir() / (hashlib.sha256(tag.encode()).hexdigest()[:32] + ".lock")
         across_runners = FileLock(str(path), thread_local=False)  # taken in a worker thread, released here

@@ -158,6 +158,16 @@ def _trial_in_worker(env: TrialEnv, plan: TrialPlan, retries: int, token: str, s
     return record
 
 
+class _NoSigtermNotice(logging.Filter):
+    """Ray warns that it sets no SIGTERM handler off the main thread: the runner handles SIGTERM."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+_SIGTERM_NOTICE = _NoSigtermNotice()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
@@ -196,15 +206,18 @@ class RayBackend:
             raise
 
     def _connect(self) -> None:
+        """``ray.init`` (in a worker thread, so Ray leaves the runner's SIGINT/SIGTERM handling alone)."""
         ray = self._ray
+        logging.getLogger("ray._private.worker").addFilter(_SIGTERM_NOTICE)
         if ray.is_initialized():  # the caller's own connection (a notebook, a test) is used as it is
             return
         address = self.execution.address
         try:
+            quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
             if address == "local":
-                ray.init(log_to_driver=False, include_dashboard=False)
+                ray.init(include_dashboard=False, **quiet)
             else:
-                ray.init(address=address, log_to_driver=False)
+                ray.init(address=address, **quiet)
         except Exception as exc:  # noqa: BLE001 - Ray raises several types for "no cluster there"
             hint = (" (no running cluster found: start one with `ray start --head`, or set "
                     "execution.address: local)" if address == "auto" else "")
@@ -259,7 +272,12 @@ class RayBackend:
             try:
                 return await asyncio.wrap_future(ref.future())
             except asyncio.CancelledError:
-                await self._cancel(ref, env, plan, tries)
+                # The scheduler cancels every trial again while it waits for them: the clean-up runs
+                # in its own task, shielded, so the trial always ends up recorded.
+                cleanup = asyncio.ensure_future(self._cancel(ref, env, plan, tries))
+                while not cleanup.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(cleanup)
                 raise
             except ray.exceptions.TaskCancelledError:  # cancelled from outside (the dashboard, `ray job stop`)
                 return self._driver_record(env, plan, tries, Outcome.CANCELLED, "the trial's Ray task was "

@@ -21,7 +21,9 @@ from pathlib import Path
 RAY = str(Path(sys.executable).with_name("ray"))
 #: Tighter than Ray's defaults (3 s x 5): a killed node is declared dead in ~2 s.
 _FAST_FAILURE = {"RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "500",
-                 "RAY_health_check_failure_threshold": "3", "RAY_USAGE_STATS_ENABLED": "0"}
+                 "RAY_health_check_failure_threshold": "3", "RAY_USAGE_STATS_ENABLED": "0",
+                 # On a loaded 2-core machine a raylet can take more than the default 10 s to register.
+                 "RAY_raylet_start_wait_time_s": "120"}
 
 
 class LocalRayCluster:
@@ -33,26 +35,33 @@ class LocalRayCluster:
         # Ray's socket paths must stay under the 107-byte limit: a short directory of our own.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="tbray-", dir="/tmp"))
         self.address = ""
+        #: A directory worker node 0 does not see (given to start(hide=...) by the caller).
+        self.hidden: Path | None = None
         self.head: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
-    def _start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def _start(self, args: list[str], log: Path, hide: Path | None = None,
+               cpus: int | None = None) -> subprocess.Popen[bytes]:
         env = {**os.environ, **_FAST_FAILURE}
+        argv = [RAY, "start", "--block", "--num-cpus", str(self.cpus if cpus is None else cpus),
+                "--disable-usage-stats", "--dashboard-agent-listen-port", str(_free_port()), *args]
+        if hide is not None:  # a node of its own mount namespace, where `hide` is an empty tmpfs
+            argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                    'mount -t tmpfs tmpfs "$0" && exec "$@"', str(hide), *argv]
         with open(log, "wb") as fh:
-            return subprocess.Popen([RAY, "start", "--block", "--num-cpus", str(self.cpus),
-                                     "--disable-usage-stats", *args], stdout=fh, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True, cwd=self.temp_dir)
+            return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                    cwd=self.temp_dir)
 
-    def start(self, workers: int = 1) -> LocalRayCluster:
-        """Start the head and the workers at once (a worker waits for the head's GCS port)."""
+    def start(self, workers: int = 1, hide: Path | None = None) -> LocalRayCluster:
+        """Start the head and, while it starts, the first worker (it waits for the head's GCS port); with
+        ``hide``, that worker runs in a mount namespace of its own where the directory ``hide`` is empty."""
         self.address = f"{_node_ip()}:{_free_port()}"
         self.head = self._start(["--head", "--port", self.address.rsplit(":", 1)[1], "--include-dashboard=false",
                                  "--temp-dir", str(self.temp_dir)], self.log_dir / "ray-head.log")
-        for _ in range(workers):
-            self.add_worker()
-        self._wait_started(self.head, self.log_dir / "ray-head.log")
-        for i in range(workers):
+        for i in range(workers):  # one at a time: two nodes starting together race on their socket names
+            self.add_worker(hide=hide if i == 0 else None)
             self.wait_for_worker(i)
+        self._wait_started(self.head, self.log_dir / "ray-head.log")
         return self
 
     def _wait_started(self, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
@@ -66,11 +75,12 @@ class LocalRayCluster:
         """Until worker node ``i``'s ``ray start`` says it joined (its raylet registered with the head)."""
         self._wait_started(self.workers[i], self.log_dir / f"ray-worker-{i}.log")
 
-    def add_worker(self) -> subprocess.Popen[bytes]:
+    def add_worker(self, hide: Path | None = None, cpus: int | None = None) -> int:
+        """Start one more worker node (``hide``: a directory that node does not see); returns its index."""
         n = len(self.workers)
-        proc = self._start(["--address", self.address], self.log_dir / f"ray-worker-{n}.log")
-        self.workers.append(proc)
-        return proc
+        self.workers.append(self._start(["--address", self.address], self.log_dir / f"ray-worker-{n}.log", hide,
+                                        cpus))
+        return n
 
     def kill_worker(self, i: int = 0) -> None:
         """kill -9 a worker node: its raylet, its object store and the workers running trials."""

@@ -23,6 +23,7 @@ from trialbook.app.pipeline import run_block
 from trialbook.config import parse_config
 from trialbook.errors import ConfigError
 from trialbook.jsonio import read_json
+from trialbook.run.backends.ray_backend import JobDirNotShared
 
 pytestmark = requires_bwrap
 
@@ -32,9 +33,11 @@ BOTH = [{"name": "oracle", "agent": "oracle"}, {"name": "nop", "agent": "nop"}]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A head and a worker node of 1 CPU each; the worker does not see ``c.hidden`` (its own mount namespace)."""
     c = LocalRayCluster(tmp_path_factory.mktemp("ray-logs"))
+    c.hidden = tmp_path_factory.mktemp("not-shared")
     try:
-        c.start(workers=1)
+        c.start(workers=1, hide=c.hidden)
         yield c
     finally:
         c.stop()
@@ -46,6 +49,15 @@ def trials(job_dir: Path) -> dict[str, dict]:
 
 def _ray(cluster: LocalRayCluster, **kw: object) -> dict:
     return {"backend": "ray", "address": cluster.address, **kw}
+
+
+def test_the_node_that_does_not_see_it_is_real(cluster: LocalRayCluster) -> None:
+    """The check above fails for the right reason: that node's mount namespace hides the directory."""
+    (cluster.hidden / "marker").write_text("x")
+    assert cluster.hidden is not None
+    pid = cluster.workers[0].pid  # sh exec'd `ray start` inside the namespace
+    assert not Path(f"/proc/{pid}/root{cluster.hidden}/marker").exists()
+    assert cluster.head is not None and Path(f"/proc/{cluster.head.pid}/root{cluster.hidden}/marker").exists()
 
 
 def _slow_block(tmp_path: Path, n: int, sleep: float, **kw: object) -> Path:
@@ -143,8 +155,21 @@ def test_a_trial_no_node_can_hold_fails_the_job_before_it_starts(cluster: LocalR
     assert not list((root / "artifacts" / "jobs" / "j").glob("*/trial.json"))
 
 
+def test_a_node_that_does_not_see_the_job_directory_fails_the_job_clearly(cluster: LocalRayCluster) -> None:
+    assert cluster.hidden is not None
+    root = make_block(cluster.hidden, tasks=["hello-world"], execution=_ray(cluster))
+    with pytest.raises(JobDirNotShared) as err:
+        run_block(root / "config.yaml", "j")
+    job = root / "artifacts" / "jobs" / "j"
+    assert str(err.value) == (
+        f"1 of 2 Ray nodes cannot run this job's trials: the job directory {job} is not visible on Ray node "
+        f"{err.value.message.split('is not visible on Ray node ')[1].split(':')[0]}: the ray backend writes "
+        "each trial there, through a filesystem every node mounts at the same path")
+    assert not list(job.glob("*/trial.json")) and not (job / ".execution-probe").exists()
+
+
 def test_ctrl_c_cancels_remote_trials_and_a_resume_completes_them(cluster: LocalRayCluster, tmp_path: Path) -> None:
-    root = _slow_block(tmp_path, 8, 1.5, execution=_ray(cluster))
+    root = _slow_block(tmp_path, 6, 1, execution=_ray(cluster))
     job = root / "artifacts" / "jobs" / "j"
     proc = _runner(root)
     _wait_for(job, finished=2, running=2)
@@ -158,19 +183,19 @@ def test_ctrl_c_cancels_remote_trials_and_a_resume_completes_them(cluster: Local
     assert len(cancelled) >= 1 and len(done) >= 2 and len(cancelled) + len(done) == len(t)
     assert read_json(job / "results.json")["status"] == "cancelled"
     message = " ".join(err.decode().split())
-    assert f"job j interrupted: {len(done)} of 8 trials finished; {len(cancelled)} cancelled" in message, message
+    assert f"job j interrupted: {len(done)} of 6 trials finished; {len(cancelled)} cancelled" in message, message
 
     again = run_block(root / "config.yaml", "j").outcome
     assert again.status == "completed" and again.resumed and again.n_skipped == len(done)
     t = trials(job)
-    assert len(t) == 8 and all(r["outcome"] == "resolved" for r in t.values())
+    assert len(t) == 6 and all(r["outcome"] == "resolved" for r in t.values())
     assert {n: (job / n / "trial.json").read_bytes() for n in done} == done  # finished ones not run again
     assert all(t[n]["extra"]["execution"]["backend"] == "ray" for n in cancelled)
 
 
 def test_a_worker_node_killed_mid_job_loses_no_trial(cluster: LocalRayCluster, tmp_path: Path) -> None:
     """Last in the module: it kills the cluster's worker node (kill -9 of its whole process group)."""
-    root = _slow_block(tmp_path, 6, 2, execution=_ray(cluster))
+    root = _slow_block(tmp_path, 4, 1.5, execution=_ray(cluster))
     job = root / "artifacts" / "jobs" / "j"
     proc = _runner(root)
     _wait_for(job, finished=0, running=2)  # one trial on each node (1 CPU each)
@@ -178,16 +203,16 @@ def test_a_worker_node_killed_mid_job_loses_no_trial(cluster: LocalRayCluster, t
     _, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err.decode()
     t = trials(job)
-    assert len(t) == 6 and all(r["status"] == "finished" and r["outcome"] == "resolved" for r in t.values())
+    assert len(t) == 4 and all(r["status"] == "finished" and r["outcome"] == "resolved" for r in t.values())
     lost = {n: r for n, r in t.items() if r["retries"]}
     assert len(lost) >= 1
     for r in lost.values():
         assert r["retries"] == len(r["extra"]["execution"]["lost"])
         assert re.match(r"(NodeDiedError|WorkerCrashedError|\w+Error): ", r["extra"]["execution"]["lost"][0])
     assert all("lost" not in r["extra"]["execution"] for n, r in t.items() if n not in lost)
-    assert read_json(job / "results.json")["outcomes"] == {"resolved": 6}
+    assert read_json(job / "results.json")["outcomes"] == {"resolved": 4}
     log = (root / "logs" / "session-j.log").read_text()
     for name in t:  # each trial finished exactly once
         assert len(re.findall(rf"trial {name} finished: ", log)) == 1, name
     status = yaml.safe_load((root / "config.yaml").read_text())["status"]
-    assert (status["state"], status["done"], status["total"]) == ("completed", 6, 6)
+    assert (status["state"], status["done"], status["total"]) == ("completed", 4, 4)

@@ -282,7 +282,8 @@ class JobRunner:
         return sum(1 for r in self.records.values() if r.outcome not in (None, Outcome.CANCELLED))
 
     def _collect_cancelled(self, todo: list[TrialPlan]) -> None:
-        """Note cancelled trials in the records so the aggregate counts them."""
+        """Note cancelled trials in the records so the aggregate counts them, and trials that finished
+        while being cancelled (a remote trial can end before the cancel reaches it)."""
         for plan in todo:
             if plan.dir_name in self.records:
                 continue
@@ -292,7 +293,7 @@ class JobRunner:
                     rec = TrialRecord.model_validate(read_json(path))
                 except (TrialbookError, ValidationError):
                     continue
-                if rec.outcome == Outcome.CANCELLED:
+                if rec.status == "finished" and rec.outcome is not None:
                     self.records[plan.dir_name] = rec
 
 

@@ -233,11 +233,18 @@ class RayBackend:
         probe = ray.remote(_probe_node)
         refs = [probe.options(num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
             n["NodeID"], soft=False)).remote(self.job.execution_probe, self._token) for n in nodes]
-        try:
-            problems = [p for p in ray.get(refs, timeout=PROBE_TIMEOUT_S) if p]
-        except ray.exceptions.GetTimeoutError:
-            problems = [f"the check that every Ray node sees the job directory did not finish in "
-                        f"{PROBE_TIMEOUT_S:g}s"]
+        problems = []
+        for ref in refs:
+            try:
+                problem = ray.get(ref, timeout=PROBE_TIMEOUT_S)
+            except ray.exceptions.GetTimeoutError:
+                problem = f"a Ray node did not answer in {PROBE_TIMEOUT_S:g}s whether it sees the job directory"
+            except ray.exceptions.RayTaskError as exc:  # e.g. trialbook is not installed on that node
+                problem = f"a Ray node cannot run trialbook's code: {_first_line(exc.cause or exc)}"
+            except ray.exceptions.RayError:
+                continue  # the node died meanwhile: it runs no trial either
+            if problem:
+                problems.append(problem)
         if problems:
             raise JobDirNotShared(f"{len(problems)} of {len(nodes)} Ray nodes cannot run this job's trials: "
                                   f"{problems[0]}")

@@ -97,15 +97,15 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="tb-ray-bench-"))
     cluster = LocalRayCluster(root, cpus_per_node=args.cpus)
     try:
-        local_job, local_s = run(make_block(root / "local", args.n, cpus, args.sleep, None))
+        local_job, local_s = run(make_block(root / "local" / "bench", args.n, cpus, args.sleep, None))
         t0 = time.monotonic()
         cluster.start(workers=args.nodes - 1)
         print(f"ray cluster of {args.nodes} nodes x {args.cpus} CPU started in {time.monotonic() - t0:.1f}s")
-        config = make_block(root / "ray", args.n, cpus, args.sleep,
+        config = make_block(root / "ray" / "bench", args.n, cpus, args.sleep,
                             {"backend": "ray", "address": cluster.address})
         events: list[str] = []
         if args.kill_worker:
-            job = root / "ray" / "artifacts" / "jobs" / "bench"
+            job = root / "ray" / "bench" / "artifacts" / "jobs" / "bench"
             threading.Thread(target=killer, args=(cluster, job, args.n // 3, events), daemon=True).start()
         ray_job, ray_s = run(config)
         trials = [read_json(p) for p in sorted(ray_job.glob("*/trial.json"))]
@@ -116,8 +116,9 @@ def main() -> None:
         for e in events:
             print(e)
         lost = [t for t in trials if t["retries"]]
-        print(f"trials lost with their node and run again: {len(lost)}"
-              + (f" ({', '.join(t['trial_name'] for t in lost)})" if lost else ""))
+        print(f"trials lost with their node and run again: {len(lost)}")
+        for t in lost:
+            print(f"  {t['trial_name']}: retries {t['retries']}, {t['extra']['execution']['lost'][0][:60]}...")
         nodes = {t["extra"]["execution"].get("node") for t in trials}
         print(f"nodes that ran trials: {len(nodes)}")
         diffs = job_differences(local_job, ray_job)

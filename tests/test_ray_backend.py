@@ -208,7 +208,7 @@ def test_a_worker_node_killed_mid_job_loses_no_trial(cluster: LocalRayCluster, t
     assert len(lost) >= 1
     for r in lost.values():
         assert r["retries"] == len(r["extra"]["execution"]["lost"])
-        assert re.match(r"(NodeDiedError|WorkerCrashedError|\w+Error): ", r["extra"]["execution"]["lost"][0])
+        assert re.match(r"(NodeDiedError|WorkerCrashedError): ", r["extra"]["execution"]["lost"][0])
     assert all("lost" not in r["extra"]["execution"] for n, r in t.items() if n not in lost)
     assert read_json(job / "results.json")["outcomes"] == {"resolved": 4}
     log = (root / "logs" / "session-j.log").read_text()

@@ -151,3 +151,46 @@ def test_local_upload_and_download_anywhere_never_follow_a_planted_link(tmp_path
         assert not spec.scratch.exists()
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_agent_access_is_the_agent_phases_only(tmp_path: Path) -> None:
+    """What an installed agent or the model gateway gets (variables, a read-only directory, a command
+    prefix) is there in the agent phase and gone in the verifier's: the grader never holds the key."""
+    async def main() -> tuple[str, str]:
+        spec = EnvironmentSpec(job_name="j", trial_name="t", task_name="t", task_dir=None, instruction="hi",
+                               config=EnvironmentConfig(), scratch=tmp_path / "scratch")
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        (shared / "tool.txt").write_text("tool\n")
+        env = LocalEnvironment(spec)
+        await env.start()
+        probe = ["bash", "-c", 'echo "key=${TRIAL_KEY-none} prefix=${PREFIXED-no}"; cat /run/test-agent/tool.txt;'
+                 " echo planted > /run/test-agent/tool.txt"]
+        try:
+            await env.begin_phase("agent")
+            env.add_agent_access(env={"TRIAL_KEY": "k-1"}, ro_dirs={"/run/test-agent": shared},
+                                 wrapper=["env", "PREFIXED=yes"])
+            await env.exec(probe, timeout_s=30, stdout_path=tmp_path / "agent.out")
+            await env.end_phase()
+            await env.reset_dir("/logs/verifier")
+            await env.begin_phase("verifier")
+            await env.exec(probe, timeout_s=30, stdout_path=tmp_path / "verifier.out")
+            await env.end_phase()
+        finally:
+            await env.stop()
+        assert (shared / "tool.txt").read_text() == "tool\n"  # read-only for the agent
+        return (tmp_path / "agent.out").read_text(), (tmp_path / "verifier.out").read_text()
+
+    agent, verifier = asyncio.run(main())
+    assert agent.startswith("key=k-1 prefix=yes\ntool\n"), agent
+    assert verifier.startswith("key=none prefix=no\n") and "tool\n" not in verifier, verifier
+
+
+def test_environments_without_agent_access_refuse_gateway_agents_before_any_trial(tmp_path: Path) -> None:
+    root = make_block(tmp_path, tasks=["hello-world"], environment={"type": "podman"},
+                      variants=[{"name": "c", "agent": "cli", "model": "openai/m",
+                                 "settings": {"run": "true"}}])
+    with pytest.raises(ConfigError, match="variant c: agent cli needs .* environment type podman cannot"):
+        run_block(root / "config.yaml", "j")
+    assert not (root / "artifacts" / "jobs" / "j").exists()

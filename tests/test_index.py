@@ -327,6 +327,37 @@ def test_parallel_reading_gives_the_same_index(tmp_path: Path) -> None:
     assert rows(tmp_path / "p.db", sources) == rows(tmp_path / "s.db", sources)
 
 
+@pytest.mark.parametrize("layout", ["native", "harbor"])
+def test_a_job_split_across_workers_gives_the_same_index(tmp_path: Path, monkeypatch, layout: str) -> None:
+    """One big job read in parts by several processes (attempts and variants of Harbor trials
+    depend on their siblings) gives the rows, order and sources a serial read gives."""
+    from trialbook.index import jobread
+    if layout == "native":
+        hand_job(tmp_path, "job-a")
+        root = RootSpec(tmp_path / "artifacts" / "jobs", "native")
+    else:
+        shutil.copytree(FIXTURES / "pier_copilot" / "jobs", tmp_path / "jobs")
+        shutil.copytree(FIXTURES / "harbor" / "jobs", tmp_path / "jobs", dirs_exist_ok=True)
+        root = RootSpec(tmp_path / "jobs", "harbor")
+    monkeypatch.setattr(jobread, "PART_MIN_TRIALS", 1)
+    monkeypatch.setattr(jobread, "PARALLEL_MIN_TRIALS", 1)
+    plans_seen: list[int] = []
+    split = jobread.split_plan
+    monkeypatch.setattr(jobread, "split_plan", lambda plan, parts: plans_seen.append(parts) or split(plan, parts))
+    serial = reindex(tmp_path / "s.db", [root], workers=1)
+    parallel = reindex(tmp_path / "p.db", [root], workers=3)
+    assert plans_seen and len(split(jobread.JobPlan(layout, str(root.path), str(next(
+        p for p in sorted(root.path.iterdir()) if p.is_dir())), 0, 0, ""), 3)) > 1
+    assert parallel.trials_read == serial.trials_read > 3
+    query = "SELECT * FROM all_trials ORDER BY id"
+    assert rows(tmp_path / "p.db", query) == rows(tmp_path / "s.db", query)
+    sources = "SELECT job_name, path, files, identity FROM trial_sources ORDER BY 1, 2"
+    assert rows(tmp_path / "p.db", sources) == rows(tmp_path / "s.db", sources)
+    jobs = "SELECT job_name, n_trials, success_rate, n_errors, started_at, finished_at, status FROM all_jobs ORDER BY 1"
+    assert rows(tmp_path / "p.db", jobs) == rows(tmp_path / "s.db", jobs)
+    assert parallel.warnings == serial.warnings
+
+
 def _reindex_worker(db: str, root: str) -> int:
     return reindex(Path(db), [RootSpec(Path(root))]).trials
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1] / "trialbook"
 #: Layer of each top-level module or package, lowest first: a module may import its own
 #: package, and lower layers, never its layer's siblings or anything above.
 LAYERS: list[set[str]] = [
-    {"errors"},
+    {"errors", "flock"},
     {"secrets", "untrusted"},
     {"jsonio", "yamlio", "plugins"},
     {"model", "layout", "config_errors", "examples"},
@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"block"},
     {"run"},
     {"results"},
-    {"index", "inspect", "analysis", "sft", "archive", "exports"},
+    {"index", "inspect", "analysis", "sft", "archive", "exports", "store"},
     {"dashboard"},
     {"app"},
     {"cli"},

@@ -79,3 +79,13 @@ def test_check_finished_raises_submitted_on_the_marker_only() -> None:
     upstream.check_finished(env, {"output": "just output\n", "returncode": 0})
     with pytest.raises(Submitted):
         upstream.check_finished(env, {"output": "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\ndone", "returncode": 0})
+
+
+def test_proxy_key_is_the_object_the_proxy_takes_from_a_custom_auth() -> None:
+    from litellm.proxy.auth.user_api_key_auth import (
+        UserAPIKeyAuth,  # what the proxy's auth code checks
+    )
+
+    key = upstream.proxy_key(api_key="hash", key_alias="job/trial", metadata={"trial": "hash"})
+    assert isinstance(key, UserAPIKeyAuth)
+    assert (key.api_key, key.key_alias, key.metadata) == ("hash", "job/trial", {"trial": "hash"})

@@ -277,6 +277,48 @@ class IndexConfig(_Strict):
     )
 
 
+class ArtifactsConfig(_Strict):
+    """Where finished trials, job files, archives and SFT data are also kept (docs/artifact-store.md).
+
+    Credentials are never part of the config: they come from the standard AWS environment
+    variables or profile (for ``s3://``), or the backend's own configuration.
+    """
+
+    store: str | None = Field(
+        default=None,
+        description="Object store URL the block's outputs are uploaded to: s3://bucket/prefix or any fsspec "
+                    "URL (gs://, az://, file:///abs/path, ...); null: nothing is uploaded",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra fsspec storage options of the store (e.g. {requester_pays: true}); never credentials",
+    )
+    retries: int = Field(default=3, ge=1, le=20, description="Attempts of each upload before it is recorded as failed")
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            from trialbook.layout.store_url import StoreURL
+
+            try:
+                StoreURL.parse(url)
+            except ConfigError as exc:
+                raise ValueError(exc.message) from None
+        return url
+
+    @field_validator("options")
+    @classmethod
+    def _no_credentials(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from trialbook.layout.store_url import credential_option
+
+        for key in options:
+            if credential_option(str(key)):
+                raise ValueError(f"{key!r} looks like a credential: credentials come only from the standard "
+                                 "environment or profile (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...), never config.yaml")
+        return options
+
+
 #: Attempts of a SWE-style block that does not set ``attempts`` (VeloraHarness's pass@8: Run1..Run8).
 SWE_DEFAULT_ATTEMPTS = 8
 
@@ -305,6 +347,7 @@ class BlockConfig(_Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
+    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     secrets: list[str] = Field(default_factory=list, description="Dotted paths of values to redact")
     status: dict[str, Any] | None = None
 

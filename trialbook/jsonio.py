@@ -8,7 +8,6 @@ same directory and is renamed over the target. JSONL readers stop at a truncated
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 import tempfile
@@ -21,6 +20,7 @@ import orjson
 
 from trialbook import secrets
 from trialbook.errors import SourceError
+from trialbook.flock import locked
 
 
 def dumps(obj: Any, *, indent: bool = True, sort_keys: bool = True) -> bytes:
@@ -123,13 +123,9 @@ def append_jsonl(path: str | Path, record: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = secrets.current().bytes(orjson.dumps(record, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)) + b"\n"
-    with open(path, "ab") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            fh.write(line)
-            fh.flush()
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    with open(path, "ab") as fh, locked(fh):
+        fh.write(line)
+        fh.flush()
 
 
 def jsonl_values(data: bytes, path: str | Path, *, partial_last_line: bool = True,

@@ -4,7 +4,7 @@ Post-run steps are callables; each gets the job setup and outcome and returns a 
 for the run report. A failing step is reported, never hides the job's results. The built-in
 steps are imported here directly; :func:`register_post_run` adds a user's own, as does an
 installed package under the entry-point group ``trialbook.post_run``. Steps named in
-``FINAL_STEPS`` (the archive) run after all others, whatever the registration order.
+``FINAL_STEPS`` (the archive, then the artifact store's upload) run after all others, whatever the registration order.
 An interrupted run gets only its final steps (it is archived with status ``cancelled``).
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from trialbook.app.analysis_step import analysis_step
 from trialbook.app.archive_step import archive_step
 from trialbook.app.sft_step import sft_step
+from trialbook.app.store_step import attach_store, store_step
 from trialbook.app.summary_step import summary_step
 from trialbook.app.velora_output import attach_velora_output, velora_step
 from trialbook.errors import TrialbookError
@@ -47,10 +48,12 @@ POST_RUN_STEPS: list[tuple[str, PostRunStep]] = [
     ("sft", sft_step),
     ("velora", velora_step),
     ("archive", archive_step),
+    ("store", store_step),
 ]
 
-#: Steps that run after every other one, in this order (the archive must see the others' output).
-FINAL_STEPS: tuple[str, ...] = ("archive",)
+#: Steps that run after every other one, in this order (the archive must see the others' output;
+#: the store uploads the archive too).
+FINAL_STEPS: tuple[str, ...] = ("archive", "store")
 
 
 def register_post_run(name: str) -> Callable[[PostRunStep], PostRunStep]:
@@ -120,6 +123,7 @@ def run_block(config_path: Path, job_name: str | None = None,
     """Run the block's job (new or resumed) and its post-run steps, with session log and monitor."""
     setup = prepare_job(config_path, job_name, overrides)
     attach_velora_output(setup)
+    attach_store(setup)
     preflight(setup)
     if on_setup:
         on_setup(setup)

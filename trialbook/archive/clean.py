@@ -12,7 +12,6 @@ in a block directory itself, and not while a job of the block is running.
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import Any
 
 from trialbook.config import BlockConfig, EnvironmentConfig, parse_config
 from trialbook.errors import ConfigError, TrialbookError
+from trialbook.flock import is_held
 from trialbook.layout.paths import BlockPaths
 from trialbook.yamlio import read_yaml
 
@@ -196,18 +196,9 @@ def _check_safe(block: BlockPaths, path: Path) -> None:
 
 def running_jobs(jobs_dir: Path) -> list[str]:
     """Jobs whose lock is held right now (a runner is working on them)."""
-    busy = []
     if not jobs_dir.is_dir():
-        return busy
-    for lock in sorted(jobs_dir.glob("*/.lock")):
-        with open(lock, "a") as fh:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                busy.append(lock.parent.name)
-            else:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    return busy
+        return []
+    return [lock.parent.name for lock in sorted(jobs_dir.glob("*/.lock")) if is_held(lock)]
 
 
 def _size(path: Path) -> tuple[int, int]:

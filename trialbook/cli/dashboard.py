@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from trialbook.app.store_read import local_roots
 from trialbook.cli.indexing import reported_warnings, warn
 from trialbook.cli.output import console, print_json, table
 from trialbook.dashboard import BuildStats, build_site, resolve_site
@@ -25,8 +26,9 @@ def register(app: typer.Typer) -> None:
     """Add the ``dashboard`` command to ``app``."""
     @app.command("dashboard")
     def dashboard_cmd(
-        roots: list[Path] = typer.Argument(None, metavar="[ROOT]...",
-                                           help="More results trees to show (any layout); remembered by the index"),
+        roots: list[str] = typer.Argument(None, metavar="[ROOT]...",
+                                          help="More results trees to show (any layout), or store URLs "
+                                               "(s3://bucket/prefix, mirrored locally); remembered by the index"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
         out: Path = typer.Option(None, "--out", "-o", help="Site directory (default: <block>/dashboard/site)"),
         db: Path = typer.Option(None, "--db", help="Index database (default: <block>/results/index.db)"),
@@ -38,7 +40,9 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print what was built as JSON"),
     ) -> None:
         """Build the dashboard: jobs, job, trial, compare, SFT and archive pages, openable from disk."""
-        spec = resolve_site(block_dir, list(roots or ()), out, db, layout)
+        with reported_warnings():
+            local = local_roots(list(roots or ()))
+        spec = resolve_site(block_dir, local, out, db, layout)
         if serve_:
             from trialbook.dashboard.serve import serve
 

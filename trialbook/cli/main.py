@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "dashboard": "dashboard",
     "archive": "archive",
     "archives": "archives",
+    "push": "push",
     "clean": "clean",
     "migrate": "migrate",
     "export": "export",

@@ -1,7 +1,8 @@
 """``trialbook reindex [ROOT...] [--full]``: update results/index.db from the block and every root.
 
 Indexed: the block's jobs directory, its config's ``index.roots``, the ROOTs given here, and
-every root the index already holds. Incremental unless ``--full``.
+every root the index already holds. Incremental unless ``--full``. A store URL
+(``s3://bucket/prefix``) is mirrored into the local cache first and that copy is indexed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from trialbook.app.store_read import local_target
 from trialbook.cli.indexing import reported_warnings, warn
 from trialbook.cli.output import console, fail, print_json, table
 from trialbook.errors import ExitCode
@@ -23,23 +25,28 @@ def register(app: typer.Typer) -> None:
     """Add the ``reindex`` command to ``app``."""
     @app.command("reindex")
     def reindex_cmd(
-        roots: list[Path] = typer.Argument(None, metavar="[ROOT]...",
-                                           help="More results trees to index (any layout); remembered by the index"),
+        roots: list[str] = typer.Argument(None, metavar="[ROOT]...",
+                                          help="More results trees to index (any layout), or store URLs "
+                                               "(s3://bucket/prefix, mirrored locally); remembered by the index"),
         full: bool = typer.Option(False, "--full", help="Rebuild from scratch, from the block's roots and the ROOTs "
                                                         "given now (other remembered roots are dropped)"),
         layout: str = typer.Option(None, "--layout", "-l", help="Layout of the ROOTs given here (default: detected)"),
         json_out: bool = typer.Option(False, "--json", help="Print what was done as JSON"),
         block_dir: Path = typer.Option(None, "--block", "-b", help="Block directory (default: here)"),
         db: Path = typer.Option(None, "--db", help="Index database (default: <block>/results/index.db)"),
+        workers: int = typer.Option(None, "--workers", "-w", min=1,
+                                    help="Reader processes (default: one per CPU when thousands of trials are "
+                                         "to be read, else 1); the index is the same for any number"),
     ) -> None:
         """Build results/index.db from job directories: only changed trials are read again."""
         block, db_path, specs = lookup_context(block_dir, db)
-        for root in roots or ():
-            if not root.exists():
-                fail(f"{root}: not found", code=ExitCode.NOT_FOUND)
-            specs.append(RootSpec(root, layout or detect_layout(root)))
         with reported_warnings():
-            stats = reindex(db_path, specs, full=full)
+            for target in roots or ():
+                root, mirrored = local_target(target)
+                if not root.exists():
+                    fail(f"{root}: not found", code=ExitCode.NOT_FOUND)
+                specs.append(RootSpec(root, "native" if mirrored else layout or detect_layout(root)))
+            stats = reindex(db_path, specs, full=full, workers=workers)
         for w in stats.warnings:
             warn(w)
         if json_out:

@@ -11,7 +11,7 @@ import typer
 from trialbook.app.pipeline import run_block
 from trialbook.block.init import find_block
 from trialbook.cli.output import console, err_console, esc, fail, print_json, table
-from trialbook.cli.progress import JobProgress
+from trialbook.cli.progress import JobProgress, RunTally
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.baselines import baseline_findings
 from trialbook.model.trial import TrialRecord
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
                                  variants=tuple(variants or ()),
                                  models=tuple(m for m in (models or "").split(",") if m.strip()))
         progress = JobProgress(err_console, quiet=json_out)
-        counts: dict[str, int] = {}
+        tally = RunTally()
 
         def on_setup(setup: JobSetup) -> None:
             warning = job_warning(setup.config.environment.limits.to_limits())
@@ -109,9 +109,8 @@ def register(app: typer.Typer) -> None:
             progress.start(setup.job.name, len(setup.plans))
 
         def on_progress(done: int, total: int, rec) -> None:
-            if rec is not None and rec.outcome:
-                counts[str(rec.outcome)] = counts.get(str(rec.outcome), 0) + 1
-            progress.update(done, total, counts)
+            tally.add(rec)
+            progress.update(done, total, tally)
 
         try:
             with progress:

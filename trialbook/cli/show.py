@@ -2,7 +2,8 @@
 
 A job name or ``--last`` is summarised through the block's ``results/index.db`` (refreshed
 for that job first); a path of any layout is read from its files. summary.json and
-summary.md are written beside the job, or into ``--out DIR`` for read-only sources.
+summary.md are written beside the job, or into ``--out DIR`` for read-only sources. A store
+URL (``s3://bucket/prefix/JOB``) is read through a local mirror and printed only.
 ``--json`` prints summary.json (a list of them when PATH holds several jobs).
 """
 
@@ -14,9 +15,11 @@ from typing import Any
 import typer
 
 from trialbook.app.show import ShownSummary, show_job, show_path
+from trialbook.app.store_read import local_target
 from trialbook.cli.indexing import reported_warnings, warn
 from trialbook.cli.output import console, esc, print_json, table
 from trialbook.index.locate import existing_path, lookup_context, resolve_job
+from trialbook.layout.store_url import is_url
 from trialbook.model.outcome import ERROR_OUTCOMES
 
 _ERRORS = ", ".join(sorted(str(o) for o in ERROR_OUTCOMES))
@@ -88,7 +91,8 @@ def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
         target: str = typer.Argument(None, metavar="[JOB|PATH]",
-                                     help="A job name (block jobs, then the index) or a results path of any layout"),
+                                     help="A job name (block jobs, then the index), a results path of any layout, "
+                                          "or a store URL (s3://bucket/prefix/JOB)"),
         last: bool = typer.Option(False, "--last", help="The last job: the block's most recently run job, else the index's (the default when no JOB is given)"),
         layout: str = typer.Option(None, "--layout", "-l",
                                    help="Force a layout for PATH (native, harbor/pier, legacy, ...) instead of detecting it"),
@@ -103,6 +107,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """A job's summary: per variant and task, success, pass@k, errors, tokens, cost, AIU, turns."""
         with reported_warnings():
+            if is_url(target):  # read from the artifact store through a verified local mirror
+                local, _ = local_target(target)
+                shown = show_path(local, layout=layout or "native", out=out,
+                                  write=write if write is not None or out is not None else False)
+                _report(shown, json_out, tasks)
+                return
             path = existing_path(target)
             if path is not None:
                 shown = show_path(path, layout=layout, out=out, write=write)

@@ -9,6 +9,7 @@ import typer
 from trialbook.block.init import find_block
 from trialbook.block.status import read_status
 from trialbook.cli.output import console, print_json, table
+from trialbook.store.record import summary_line as store_summary_line
 from trialbook.yamlio import read_yaml
 
 
@@ -27,7 +28,9 @@ def register(app: typer.Typer) -> None:
             return
         rows = []
         for key, value in status.items():
-            if isinstance(value, dict):
+            if key == "store" and isinstance(value, dict):
+                value = store_summary_line(value)
+            elif isinstance(value, dict):
                 value = ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
             rows.append((key, value))
         console.print(table(f"Status of {block.root}", ["field", "value"], rows))

@@ -7,8 +7,10 @@ worker processes (:func:`read_plans`); the main process alone writes to SQLite.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
+import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +29,8 @@ from trialbook.sources.registry import get_reader
 
 #: Run reads in worker processes when at least this many trials (estimated) are to be read.
 PARALLEL_MIN_TRIALS = 2000
+#: A job read in full is split across workers in parts of at least this many trials.
+PART_MIN_TRIALS = 500
 
 
 @dataclass
@@ -46,6 +50,8 @@ class JobPlan:
     read: bool = True  # False: only removals or a new watch to store
     #: Stored identities of the trials not read (trial path -> JSON), for readers that need them.
     identities: dict[str, str] = field(default_factory=dict)
+    #: ``read_paths`` is one part of a read in full (:func:`split_plan`): record only what was read.
+    part: bool = False
 
     def size(self) -> int:
         """Estimated trials to read (a new job: the entries of its directory)."""
@@ -101,11 +107,13 @@ def read_plan(plan: JobPlan) -> JobRead:
         view = reader.read_trials(job_dir, subset, known=known)
         wanted = None if plan.read_paths is None else set(plan.read_paths)
         trials = [t for t in view.trials if wanted is None or str(t.path) in wanted]
-        paths = sorted({str(t.path) for t in trials}) if wanted is None else sorted(wanted)
+        paths = sorted({str(t.path) for t in trials}) if wanted is None or plan.part else sorted(wanted)
         identities = {str(t.path): t.extra.get("identity") for t in trials}
+        listed = {str(t.path): t.extra.get("files") for t in trials}
         sources = []
         for path in paths:
-            files = [str(p) for p in reader.trial_files(Path(path))]
+            # a reader that listed the trial's files while reading it saves listing them again
+            files = listed.get(path) or [str(p) for p in reader.trial_files(Path(path))]
             identity = identities.get(path)
             sources.append((path, "\n".join(files), files_sig(files, plan.started, plan.margin_ns),
                             None if identity is None else orjson.dumps(identity).decode()))
@@ -124,26 +132,83 @@ def _safe_read(plan: JobPlan) -> JobRead | SourceError:
         return exc
 
 
+def split_plan(plan: JobPlan, parts: int) -> list[JobPlan]:
+    """A job to be read in full as up to ``parts`` plans of consecutive trials (one: not worth it).
+
+    Each part reads its trials in full (a layout whose trials depend on their siblings reads
+    those for identity only); :func:`merge_reads` puts the parts back together.
+    """
+    if parts < 2 or plan.read_paths is not None or not plan.read or plan.size() < 2 * PART_MIN_TRIALS:
+        return [plan]
+    try:
+        trials = [str(p) for p in get_reader(plan.layout).trial_dirs(Path(plan.job_dir))]
+    except (SourceError, OSError):
+        return [plan]
+    parts = min(parts, len(trials) // PART_MIN_TRIALS)
+    if parts < 2:
+        return [plan]
+    step = -(-len(trials) // parts)
+    return [dataclasses.replace(plan, read_paths=trials[i:i + step], part=True)
+            for i in range(0, len(trials), step)]
+
+
+def merge_reads(reads: list[JobRead | SourceError]) -> JobRead | SourceError:
+    """The parts of one job's read as the read in full would have given it (trials in job order)."""
+    for r in reads:
+        if isinstance(r, SourceError):
+            return r
+    first = reads[0]
+    assert isinstance(first, JobRead)
+    rows = [row for r in reads for row in r.rows]  # type: ignore[union-attr]
+    rows.sort(key=lambda row: (row[1], row[0], row[3], row[2]))  # JobView order: task, variant, attempt, name
+    sources = sorted((s for r in reads for s in r.sources), key=lambda s: s[0])  # type: ignore[union-attr]
+    messages = list(dict.fromkeys(w for r in reads for w in r.warnings))  # type: ignore[union-attr]
+    return dataclasses.replace(first, rows=rows, sources=sources, warnings=messages)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork when this process runs one thread (workers start at once, nothing re-imported; they
+    never touch the parent's SQLite connection and leave through ``os._exit``), else spawn."""
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def default_workers() -> int:
+    """Reader processes when not told: the CPUs this process may use (at most 8)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
 def read_plans(plans: list[JobPlan], workers: int | None = None) -> list[JobRead | SourceError | None]:
     """Read every plan (None for those with nothing to read), in worker processes when worth it.
 
-    ``workers`` None picks ``min(CPUs, jobs to read)`` when the estimated work reaches
-    :data:`PARALLEL_MIN_TRIALS`, else reads in this process; 1 forces serial reading.
+    ``workers`` None uses :func:`default_workers` when the estimated work reaches
+    :data:`PARALLEL_MIN_TRIALS`, else reads in this process; 1 forces serial reading. Big jobs
+    read in full are split into parts so one job can use every worker; the index contents are
+    the same as a serial read's.
     """
     todo = [i for i, p in enumerate(plans) if p.read]
     out: list[Any] = [None] * len(plans)
     if workers is None:
-        big = len(todo) >= 2 and sum(plans[i].size() for i in todo) >= PARALLEL_MIN_TRIALS
-        workers = min(os.cpu_count() or 1, len(todo), 8) if big else 1
-    if workers <= 1 or len(todo) < 2:
+        big = sum(plans[i].size() for i in todo) >= PARALLEL_MIN_TRIALS
+        workers = default_workers() if big else 1
+    tasks = [(i, part) for i in todo for part in split_plan(plans[i], workers)] if workers > 1 else []
+    if workers <= 1 or len(tasks) < 2:
         for i in todo:
             out[i] = _safe_read(plans[i])
         return out
-    # spawn, not fork: the parent holds an open SQLite connection a forked child must not inherit
-    order = sorted(todo, key=lambda i: -plans[i].size())  # biggest first balances the workers
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for i, result in zip(order, pool.map(_safe_read, [plans[i] for i in order]), strict=True):
-            out[i] = result
+    tasks.sort(key=lambda t: -t[1].size())  # biggest first balances the workers
+    parts: dict[int, list[tuple[int, JobRead | SourceError]]] = {}
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=_pool_context()) as pool:
+        for n, ((i, _), result) in enumerate(zip(tasks, pool.map(_safe_read, [t[1] for t in tasks]), strict=True)):
+            parts.setdefault(i, []).append((n, result))
+    for i, results in parts.items():
+        ordered = [r for _, r in sorted(results, key=lambda pair: pair[0])]
+        out[i] = merge_reads(ordered) if len(ordered) > 1 else ordered[0]
     return out
 
 

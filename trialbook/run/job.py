@@ -8,7 +8,6 @@ settings may change between resumes.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ import yaml
 
 from trialbook.config import BlockConfig, read_yaml, redact_config
 from trialbook.errors import ConfigError, JobConfigChangedError, JobLockedError
+from trialbook.flock import try_lock, unlock
 from trialbook.jsonio import atomic_write_text, read_json, write_json
 from trialbook.layout.paths import JobPaths, trial_dir_name
 from trialbook.run.tasks import Task
@@ -151,16 +151,14 @@ class JobLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(fh):
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
             fh.close()
             raise JobLockedError(
                 f"job {self.path.parent.name} is being run by another trialbook process "
                 f"(pid {holder}); wait for it to finish or choose another --job name"
-            ) from None
+            )
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -169,7 +167,7 @@ class JobLock:
 
     def release(self) -> None:
         if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            unlock(self._fh)
             self._fh.close()
             self._fh = None
 

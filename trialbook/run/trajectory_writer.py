@@ -251,6 +251,9 @@ def write_trajectory_sync(ctx: AgentContext, result: AgentResult | None, record:
             record.n_turns = record.n_turns if record.n_turns is not None else len(ok)
             if record.n_tool_calls is None:
                 record.n_tool_calls = sum(len(ln.response.tool_calls or []) for ln in ok if ln.response)
+        n_failed = sum(ln.status != "success" for ln in lines)
+        if n_failed:  # every agent's failed calls, counted alike (the progress display shows them)
+            record.extra.setdefault("llm_call_failures", n_failed)
         traj = build_trajectory(ctx, result, record, lines)
         write_json(ctx.paths.trajectory, scrub(traj.to_json_dict(), _secrets(ctx)))
     except Exception as exc:  # noqa: BLE001 - a trajectory problem must not change the trial's outcome

@@ -53,6 +53,15 @@ def add_callback(logger: Any) -> None:
         litellm.callbacks.append(logger)
 
 
+def proxy_key(**fields: Any) -> Any:
+    """The LiteLLM proxy's key object (``UserAPIKeyAuth``) a custom auth function returns: the model
+    gateway's auth hook (run/gateway/hooks.py) makes one per call. It lives in the proxy's private
+    ``litellm.proxy._types`` module, so it is imported here, when the proxy calls the hook."""
+    from litellm.proxy._types import UserAPIKeyAuth
+
+    return UserAPIKeyAuth(**fields)
+
+
 # mini-swe-agent: trialbook's model subclasses replace ``query`` (its own adds every call to the
 # process-wide ``GLOBAL_MODEL_STATS``, which mixes trials run in one process, and retries
 # without logging each attempt), so they call the helpers ``query`` uses themselves.

@@ -50,7 +50,7 @@ from typing import Any
 from trialbook.errors import SourceError
 from trialbook.sources import copilot
 from trialbook.sources.base import JobView, SourceReader, TrialView
-from trialbook.sources.harbor_trial import TrialDraft, identity_draft, read_trial
+from trialbook.sources.harbor_trial import TrialDraft, identity_draft, read_trial, trial_files
 from trialbook.sources.safe import SafeTree
 
 _SLUG_RE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -173,7 +173,7 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None,
     _assign_variants(drafts)
     _assign_attempts(drafts)
     trials = [TrialView(record=d.record(), path=d.path, layout="harbor", load_trajectory=d.loader,
-                        extra={"identity": d.identity()})
+                        extra={"identity": d.identity(), "files": d.files})
               for d in drafts if only is None or d.path in only]
     stats = result.get("stats") if isinstance(result.get("stats"), dict) else {}
     meta: dict[str, Any] = {
@@ -219,18 +219,7 @@ class HarborReader(SourceReader):
     def trial_files(self, trial_dir: Path) -> list[Path]:
         """Files whose change means re-reading the trial: its own, the agent logs, the rewards
         (each directory listed once: this runs for every trial of a reindex)."""
-        tree = SafeTree(trial_dir, quiet=True)
-        agent, verifier = _entries(trial_dir / "agent"), _entries(trial_dir / "verifier")
-        found = [*super().trial_files(trial_dir)]
-        if "copilot-session" in agent:
-            found += copilot.session_logs(tree, trial_dir / "agent")
-        for entries, names in ((agent, _AGENT_LOGS), (verifier, ("reward.json", "reward.txt"))):
-            for name in names:
-                entry = entries.get(name)
-                if entry is not None and (entry.is_file(follow_symlinks=False)
-                                          or entry.is_symlink() and tree.is_file(entry.path)):
-                    found.append(Path(entry.path))
-        return found
+        return [Path(p) for p in trial_files(os.fspath(trial_dir), _entries)]
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
                     known: dict[Path, Any] | None = None) -> JobView:
@@ -280,11 +269,7 @@ def _txt_files(directory: Path, pattern: str = "*.txt") -> list[Path]:
     return [p for p in directory.glob(pattern) if p.is_file() and not p.is_symlink()]
 
 
-#: Agent logs whose change means the trial must be read again.
-_AGENT_LOGS = ("trajectory.json", "copilot-otel.jsonl", "copilot-cli.jsonl", "copilot-cli.txt")
-
-
-def _entries(directory: Path) -> dict[str, os.DirEntry[str]]:
+def _entries(directory: str) -> dict[str, os.DirEntry[str]]:
     """The entries of ``directory`` by name (none when it is missing or not a directory)."""
     try:
         with os.scandir(directory) as it:

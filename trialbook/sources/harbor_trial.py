@@ -7,6 +7,7 @@ missing fields, a ``problems`` note in ``extra``, or an ``infra_error`` record â
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,8 @@ class TrialDraft:
     variant: str = "unknown"
     attempt: int = 1
     loader: Callable[[], Trajectory | None] | None = None
+    #: The files whose signatures the index keeps (``HarborReader.trial_files``), listed while reading.
+    files: list[str] | None = None
 
     def identity(self) -> list[Any]:
         """What the job-level pass needs of this trial, as stored by the index for its siblings."""
@@ -85,10 +88,10 @@ def _rewards(raw: Any) -> dict[str, float] | None:
     return out or None
 
 
-def _reward_file(tree: SafeTree, verifier: Path) -> tuple[str | None, dict[str, float] | None, str | None]:
+def _reward_file(tree: SafeTree, verifier: str) -> tuple[str | None, dict[str, float] | None, str | None]:
     """(file name, rewards, problem) of ``verifier/reward.json`` (preferred) or ``reward.txt``."""
     for name in ("reward.json", "reward.txt"):
-        path = verifier / name
+        path = f"{verifier}/{name}"
         if not tree.is_file(path):
             continue
         try:
@@ -142,24 +145,25 @@ def _merge_usage(sources: list[Usage]) -> Usage | None:
     return None if merged.is_empty() else merged
 
 
-def _copilot_summary(tree: SafeTree, agent_dir: Path, problems: list[str]) -> copilot.CopilotSummary | None:
+def _copilot_summary(tree: SafeTree, agent_dir: str, problems: list[str]) -> copilot.CopilotSummary | None:
     """Summary of the trial's Copilot session logs (several sessions are added up)."""
     summaries = []
-    for log in copilot.session_logs(tree, agent_dir):
+    logs = copilot.session_logs(tree, Path(agent_dir)) if tree.exists(f"{agent_dir}/copilot-session") else []
+    for log in logs:
         try:
             summaries.append(copilot.summarize_events(copilot.read_events(tree, log)))
         except SourceError as exc:
             problems.append(str(exc)[:300])
-    if not summaries and tree.is_file(agent_dir / "copilot-cli.jsonl"):
-        records = copilot.read_cli_jsonl(tree, agent_dir / "copilot-cli.jsonl", problems)
+    if not summaries and tree.is_file(f"{agent_dir}/copilot-cli.jsonl"):
+        records = copilot.read_cli_jsonl(tree, Path(agent_dir, "copilot-cli.jsonl"), problems)
         if records:
             summaries.append(copilot.summarize_events(records))
     summaries = [s for s in summaries if s.n_events]
     return copilot.merge_summaries(summaries) if summaries else None
 
 
-def _otel_summary(tree: SafeTree, agent_dir: Path, problems: list[str]) -> copilot.CopilotSummary | None:
-    path = agent_dir / "copilot-otel.jsonl"
+def _otel_summary(tree: SafeTree, agent_dir: str, problems: list[str]) -> copilot.CopilotSummary | None:
+    path = f"{agent_dir}/copilot-otel.jsonl"
     if not tree.is_file(path):
         return None
     try:
@@ -172,9 +176,9 @@ def _otel_summary(tree: SafeTree, agent_dir: Path, problems: list[str]) -> copil
 
 def trajectory_loader(tree: SafeTree, trial_dir: Path, agent: str, model: str | None) -> Callable[[], Trajectory | None]:
     """Loader: ``agent/trajectory.json`` (ATIF), else built from the Copilot session log or CLI JSONL."""
-    agent_dir = trial_dir / "agent"
 
     def load() -> Trajectory | None:
+        agent_dir = trial_dir / "agent"
         atif = agent_dir / "trajectory.json"
         if tree.exists(atif):
             return parse_trajectory(tree.read_json(atif), atif)
@@ -213,43 +217,58 @@ def identity_draft(tree: SafeTree, trial_dir: Path, job: str) -> TrialDraft:
 
     Used for the siblings of the trials a partial read asks for (incremental reindex).
     """
-    docs = []
-    for name in ("result.json", "config.json"):
-        try:
-            docs.append(tree.read_json_object(trial_dir / name) if tree.exists(trial_dir / name) else {})
-        except SourceError:
-            docs.append({})
-    res, config = docs
+    td = os.fspath(trial_dir)
+    res = _json_or_empty(tree, f"{td}/result.json")
+    # Harbor's result.json embeds the trial config: config.json can only add what it lacks
+    complete = _str(res.get("trial_name")) and _str(res.get("task_name")) and _dict(_dict(res.get("config")).get("agent"))
+    config = {} if complete else _json_or_empty(tree, f"{td}/config.json")
     task, agent, model, short = _identity(res, config, trial_dir)
     name = _str(res.get("trial_name")) or _str(config.get("trial_name")) or trial_dir.name
     return TrialDraft(path=trial_dir, trial_name=name, job=job, task=task, agent=agent, model=model,
                       model_short=short, started_at=_str(res.get("started_at")))
 
 
+def _json_or_empty(tree: SafeTree, path: str) -> dict[str, Any]:
+    """A JSON object file, or ``{}`` when it is absent or unusable."""
+    try:
+        return tree.read_json_object(path) if tree.exists(path) else {}
+    except SourceError:
+        return {}
+
+
 def read_trial(tree: SafeTree, trial_dir: Path, job: str, *, job_running: bool) -> TrialDraft:
-    """One trial directory as a draft; missing or unreadable files give reasons, never exceptions."""
+    """One trial directory as a draft; missing or unreadable files give reasons, never exceptions.
+
+    Each of the trial's directories is listed once (:meth:`SafeTree.snapshot`) and paths are
+    plain strings: this runs for every trial of a cold reindex.
+    """
+    with tree.snapshot():
+        return _read_trial(tree, trial_dir, os.fspath(trial_dir), job, job_running)
+
+
+def _read_trial(tree: SafeTree, trial_dir: Path, td: str, job: str, job_running: bool) -> TrialDraft:
     problems: list[str] = []
     result: dict[str, Any] | None = None
     config: dict[str, Any] = {}
     missing_result = False
     try:
-        result = tree.read_json_if_present(trial_dir / "result.json")
+        result = tree.read_json_if_present(f"{td}/result.json")
         missing_result = result is None
     except SourceError as exc:
         problems.append(str(exc)[:300])
     try:
-        config = tree.read_json_if_present(trial_dir / "config.json") or {}
+        config = tree.read_json_if_present(f"{td}/config.json") or {}
     except SourceError as exc:
         problems.append(str(exc)[:300])
     res = result or {}
     task, agent, model, short = _identity(res, config, trial_dir)
     name = _str(res.get("trial_name")) or _str(config.get("trial_name")) or trial_dir.name
-    agent_dir = trial_dir / "agent"
+    agent_dir = f"{td}/agent"
     draft = TrialDraft(path=trial_dir, trial_name=name, job=job, task=task, agent=agent, model=model,
                        model_short=short, started_at=_str(res.get("started_at")),
-                       loader=trajectory_loader(tree, trial_dir, agent, model))
+                       loader=trajectory_loader(tree, trial_dir, agent, model), files=_trial_files(tree, td))
     extra: dict[str, Any] = {}
-    reward_file, file_rewards, problem = _reward_file(tree, trial_dir / "verifier")
+    reward_file, file_rewards, problem = _reward_file(tree, f"{td}/verifier")
     if problem:
         problems.append(problem)
     if reward_file:
@@ -258,9 +277,9 @@ def read_trial(tree: SafeTree, trial_dir: Path, job: str, *, job_running: bool) 
     summary = _copilot_summary(tree, agent_dir, problems)
     otel = _otel_summary(tree, agent_dir, problems)
     atif_usage, atif_turns, atif_calls = Usage(), None, None
-    if tree.is_file(agent_dir / "trajectory.json"):
+    if tree.is_file(f"{agent_dir}/trajectory.json"):
         try:
-            atif_usage, atif_turns, atif_calls = _trajectory_counts(tree.read_json(agent_dir / "trajectory.json"))
+            atif_usage, atif_turns, atif_calls = _trajectory_counts(tree.read_json(f"{agent_dir}/trajectory.json"))
         except SourceError as exc:
             problems.append(str(exc)[:300])
     ar = _dict(res.get("agent_result"))
@@ -271,7 +290,7 @@ def read_trial(tree: SafeTree, trial_dir: Path, job: str, *, job_running: bool) 
         extra["copilot"] = summary.to_dict()
     if otel is not None:
         extra["copilot_otel"] = otel.to_dict()
-    cli_text = agent_dir / "copilot-cli.txt"
+    cli_text = f"{agent_dir}/copilot-cli.txt"
     if tree.is_file(cli_text):
         try:
             error_line = copilot.cli_error(tree.read_text(cli_text))
@@ -303,11 +322,11 @@ def _without_result(tree: SafeTree, trial_dir: Path, missing: bool, job_running:
     if missing and job_running:
         return {"status": "running", "reason": "no result.json yet (job still running)"}
     if missing:
-        has_config = tree.exists(trial_dir / "config.json")
+        has_config = tree.exists(os.path.join(trial_dir, "config.json"))
         reason = "result.json missing" + ("" if has_config else " (and config.json)") + "; trial never finished"
-        if tree.is_file(trial_dir / "exception.txt"):
+        if tree.is_file(os.path.join(trial_dir, "exception.txt")):
             try:
-                last = tree.read_text(trial_dir / "exception.txt").strip().splitlines()[-1:]
+                last = tree.read_text(os.path.join(trial_dir, "exception.txt")).strip().splitlines()[-1:]
             except SourceError:
                 last = []
             if last:
@@ -345,3 +364,42 @@ def _from_result(res: dict[str, Any], file_rewards: dict[str, float] | None, ext
             "finished_at": finished, "duration_s": _seconds(_str(res.get("started_at")), finished),
             "timings": timings, "exception": exc}
 
+
+
+#: Agent logs whose change means the trial must be read again.
+AGENT_LOGS = ("trajectory.json", "copilot-otel.jsonl", "copilot-cli.jsonl", "copilot-cli.txt")
+
+
+def trial_files(td: str, listing: Callable[[str], dict[str, os.DirEntry[str]] | None]) -> list[str]:
+    """Files whose change means re-reading the trial at ``td``: the trial dir, its own regular
+    files, the Copilot session logs, the agent logs and the rewards (``listing`` gives a
+    directory's entries by name, None when it cannot be listed). A link counts only when it
+    leads to a regular file inside the trial."""
+    trial = listing(td) or {}
+    agent, verifier = listing(f"{td}/agent") or {}, listing(f"{td}/verifier") or {}
+    found = [td, *sorted(e.path for e in trial.values() if e.is_file(follow_symlinks=False))]
+    links: SafeTree | None = None
+    if "copilot-session" in agent:
+        links = SafeTree(td, quiet=True)
+        found += [str(p) for p in copilot.session_logs(links, Path(td, "agent"))]
+    for entries, names in ((agent, AGENT_LOGS), (verifier, ("reward.json", "reward.txt"))):
+        for name in names:
+            entry = entries.get(name)
+            if entry is None:
+                continue
+            if entry.is_symlink():
+                links = links or SafeTree(td, quiet=True)
+                if not links.is_file(entry.path):
+                    continue
+            elif not entry.is_file(follow_symlinks=False):
+                continue
+            found.append(entry.path)
+    return found
+
+
+def _trial_files(tree: SafeTree, td: str) -> list[str] | None:
+    """:func:`trial_files` from the snapshot's listings (None when the trial cannot be listed)."""
+    try:
+        return trial_files(td, tree.listing)
+    except (OSError, SourceError):
+        return None

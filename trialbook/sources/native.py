@@ -30,8 +30,9 @@ def _is_job_dir(path: Path) -> bool:
     )
 
 
-def _trajectory_loader(paths: TrialPaths, tree: SafeTree):
+def _trajectory_loader(trial_dir: Path, tree: SafeTree):
     def load() -> Trajectory | None:
+        paths = TrialPaths(trial_dir)
         if not tree.exists(paths.trajectory):
             return None
         return parse_trajectory(tree.read_json(paths.trajectory), paths.trajectory)
@@ -45,17 +46,17 @@ def read_trial(trial_dir: Path, job_name: str, tree: SafeTree | None = None) -> 
     Files are read through ``tree`` (default: rooted at the job dir), so symlinks leaving the
     job are not followed.
     """
-    paths = TrialPaths(trial_dir)
+    trial_json = os.path.join(trial_dir, "trial.json")  # TrialPaths.trial_json, without pathlib in this loop
     tree = tree or SafeTree(trial_dir.parent, quiet=True)
     try:
-        record = TrialRecord.model_validate(tree.read_json(paths.trial_json))
+        record = TrialRecord.model_validate(tree.read_json(trial_json))
     except (SourceError, ValidationError) as exc:
         reason = str(exc).splitlines()[0]
         record = TrialRecord(trial_name=trial_dir.name, job=job_name, task=trial_dir.name.split("__")[0],
                              variant="unknown", agent="unknown", attempt=1, status="finished",
                              outcome=Outcome.INFRA_ERROR, reason=f"unreadable trial.json: {reason}")
     return TrialView(record=record, path=trial_dir, layout="native",
-                     load_trajectory=_trajectory_loader(paths, tree))
+                     load_trajectory=_trajectory_loader(trial_dir, tree), extra={"files": [trial_json]})
 
 
 def _trial_dirs(job_dir: Path) -> list[Path]:
@@ -68,10 +69,9 @@ def _trial_dirs(job_dir: Path) -> list[Path]:
             if not utf8_name(e.name):
                 warnings.warn(f"{e.path!r}: name is not valid UTF-8; skipped", stacklevel=2)
                 continue
-            p = Path(e.path)
-            if (p / "trial.json").exists() or (p / "agent").is_dir():
-                out.append(p)
-    return sorted(out)
+            if os.path.exists(os.path.join(e.path, "trial.json")) or os.path.isdir(os.path.join(e.path, "agent")):
+                out.append(e.path)
+    return [Path(p) for p in sorted(out)]
 
 
 def _experiment(job_dir: Path) -> str | None:

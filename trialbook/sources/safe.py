@@ -21,6 +21,7 @@ import os
 import stat
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ class SafeTree:
         self.root = Path(root)
         self.quiet = quiet
         self._real_dirs: dict[str, Path] = {}
+        self._parents_inside: dict[str, bool] = {}
+        #: Directory listings kept while a :meth:`snapshot` is open (None: not caching).
+        self._listings: dict[str, dict[str, os.DirEntry[str]] | None] | None = None
         try:
             self.real_root = self.root.resolve(strict=True)
         except (OSError, RuntimeError) as exc:
@@ -110,13 +114,19 @@ class SafeTree:
     # -- predicates (never raise) --------------------------------------------------------
 
     def _parent_inside(self, path: str) -> bool:
-        """Whether the directory holding ``path`` (not a link itself) lies within the tree."""
+        """Whether the directory holding ``path`` (not a link itself) lies within the tree
+        (remembered per directory, as :meth:`_real_dir` remembers real paths)."""
         head = os.path.dirname(path)
+        known = self._parents_inside.get(head)
+        if known is not None:
+            return known
         try:
             real = self._real_dir(os.path.abspath(head or "."))
         except (OSError, RuntimeError):
             return False
-        return real == self._root_str or real.startswith(self._root_prefix)
+        inside = real == self._root_str or real.startswith(self._root_prefix)
+        self._parents_inside[head] = inside
+        return inside
 
     def _lstat(self, path: str) -> os.stat_result | None:
         """``path``'s own status when it is no link and its directory is inside the tree; a link
@@ -131,18 +141,85 @@ class SafeTree:
 
     def is_file(self, path: str | Path) -> bool:
         """A regular file inside the tree (symlinks resolved; outside ones count as absent)."""
-        st = self._lstat(os.fspath(path))
+        p = os.fspath(path)
+        entry = self._cached_entry(p)
+        if entry is not None:
+            return entry is not _ABSENT and entry.is_file(follow_symlinks=False) and self._parent_inside(p)
+        st = self._lstat(p)
         return st is not None and stat.S_ISREG(st.st_mode)
 
     def is_dir(self, path: str | Path) -> bool:
         """A directory inside the tree."""
-        st = self._lstat(os.fspath(path))
+        p = os.fspath(path)
+        entry = self._cached_entry(p)
+        if entry is not None:
+            return entry is not _ABSENT and entry.is_dir(follow_symlinks=False) and self._parent_inside(p)
+        st = self._lstat(p)
         return st is not None and stat.S_ISDIR(st.st_mode)
 
     def exists(self, path: str | Path) -> bool:
         """Something (file, dir, or a link to one) is at ``path``, inside or not."""
-        path = Path(path)
-        return path.exists() or path.is_symlink()
+        p = os.fspath(path)
+        if self._listings is not None:
+            head, name = os.path.split(p)
+            if name not in ("", ".", ".."):
+                entries = self.listing(head or ".")
+                if entries is not None:
+                    return name in entries
+        return os.path.lexists(p)
+
+    # -- listing cache -----------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SafeTree]:
+        """Within the block, each directory is listed once and the predicates (``is_file``,
+        ``is_dir``, ``exists``) answer from that listing: one ``scandir`` per directory instead
+        of an ``lstat`` per question. Links still take the resolving path. Open one per unit of
+        work (a trial): the listing is a snapshot, later changes are not seen inside it."""
+        previous = self._listings
+        self._listings = {} if previous is None else previous
+        try:
+            yield self
+        finally:
+            self._listings = previous
+
+    def listing(self, directory: str) -> dict[str, os.DirEntry[str]] | None:
+        """Entries of ``directory`` by name (hidden ones included), listed once per snapshot;
+        None when it cannot be listed (missing, not a directory, unreadable) or no snapshot is open."""
+        cache = self._listings
+        if cache is None:
+            return None
+        if directory in cache:
+            return cache[directory]
+        try:
+            with os.scandir(directory) as it:
+                entries: dict[str, os.DirEntry[str]] | None = {e.name: e for e in it}
+        except OSError:
+            entries = None
+        cache[directory] = entries
+        if entries and self._parent_inside(os.path.join(directory, ".")):
+            # a real (non-link) sub-directory of a directory inside the tree is inside too:
+            # containment is checked once per listed directory, not once per file
+            for e in entries.values():
+                if e.is_dir(follow_symlinks=False):
+                    self._parents_inside.setdefault(e.path, True)
+        return entries
+
+    def _cached_entry(self, path: str) -> os.DirEntry[str] | object | None:
+        """The snapshot's entry for ``path`` (:data:`_ABSENT` when its directory has no such
+        name); None when the slow path must answer (no snapshot, a link, an unlistable directory)."""
+        if self._listings is None:
+            return None
+        head, name = os.path.split(path)
+        if name in ("", ".", ".."):
+            return None
+        entries = self.listing(head or ".")
+        if entries is None:
+            return None
+        entry = entries.get(name)
+        if entry is None:
+            return _ABSENT
+        return None if entry.is_symlink() else entry
 
     # -- listing ---------------------------------------------------------------------
 
@@ -257,7 +334,7 @@ class SafeTree:
                 self.check(p)
         try:
             st = os.fstat(fd)
-            _check_regular(st, Path(p))
+            _check_regular(st, p)
             return _read_all(fd, st.st_size, p)
         finally:
             os.close(fd)
@@ -296,7 +373,11 @@ class SafeTree:
         yield from iter_jsonl(self._regular(path))
 
 
-def _check_regular(st: os.stat_result, path: Path) -> None:
+#: What :meth:`SafeTree._cached_entry` returns for a name its directory listing does not hold.
+_ABSENT = object()
+
+
+def _check_regular(st: os.stat_result, path: str | Path) -> None:
     """SourceError unless ``st`` is a regular file of sane size."""
     if stat.S_ISDIR(st.st_mode):
         raise SourceError("expected a file, found a directory", path)
@@ -314,11 +395,14 @@ def _read_all(fd: int, size: int, path: str) -> bytes:
     want = size + 1 if size else 65536
     try:
         while left > 0:
-            chunk = os.read(fd, min(max(want, 65536), left))
+            asked = min(max(want, 65536), left)
+            chunk = os.read(fd, asked)
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
+            if len(chunk) < asked:  # a regular file's short read is its end: no extra read for it
+                break
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror}", path) from None
     if left <= 0:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from filelock import FileLock
 
 from trialbook.errors import TaskError
 
@@ -78,9 +79,9 @@ async def build_lock(tag: str) -> AsyncIterator[None]:
     lock = _locks.setdefault(tag, asyncio.Lock())
     async with lock:
         path = _lock_dir() / (hashlib.sha256(tag.encode()).hexdigest()[:32] + ".lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        across_runners = FileLock(str(path), thread_local=False)  # taken in a worker thread, released here
+        await asyncio.to_thread(across_runners.acquire)
         try:
-            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
             yield
         finally:
-            os.close(fd)  # releases the flock
+            across_runners.release()

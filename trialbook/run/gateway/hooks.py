@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
-from litellm.proxy._types import UserAPIKeyAuth
 
+from trialbook.run import upstream
 from trialbook.run.gateway import shapes
 from trialbook.run.gateway.keys import (
     GATEWAY_DIR_ENV,
@@ -97,7 +97,7 @@ class GatewayLogger(LiteLLMTrajectoryLogger):
 
     # -- before the call ------------------------------------------------------------------
 
-    async def async_pre_call_hook(self, user_api_key_dict: UserAPIKeyAuth, cache: Any, data: dict,
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict,
                                   call_type: Any) -> dict:
         trial = self.by_key.get(str((user_api_key_dict.metadata or {}).get(META_KEY) or ""))
         if trial is None:
@@ -166,7 +166,7 @@ def _chat_shaped(kwargs: dict, response_obj: Any) -> tuple[dict, Any]:
 gateway_logger = GatewayLogger()
 
 
-async def user_api_key_auth(request: Any, api_key: str) -> UserAPIKeyAuth:
+async def user_api_key_auth(request: Any, api_key: str) -> Any:
     """The proxy's custom auth: a live trial key passes, anything else is HTTP 401."""
     trial = gateway_logger.trial_for(api_key or "")
     if trial is None:
@@ -176,5 +176,5 @@ async def user_api_key_auth(request: Any, api_key: str) -> UserAPIKeyAuth:
     if request.method == "POST" and _is_model_route(request.url.path):
         trial.log.call_metadata()  # counts the call as accepted: the runner waits for its line
         trial.publish()
-    return UserAPIKeyAuth(api_key=trial.key_hash, key_alias=trial.record.trial_id,
+    return upstream.proxy_key(api_key=trial.key_hash, key_alias=trial.record.trial_id,
                           metadata={META_KEY: trial.key_hash})

@@ -23,7 +23,10 @@ from trialbook.app.pipeline import run_block
 from trialbook.config import parse_config
 from trialbook.errors import ConfigError
 from trialbook.jsonio import read_json
-from trialbook.run.backends.ray_backend import JobDirNotShared
+from trialbook.run.agents.base import get_agent
+from trialbook.run.backends.ray_backend import JobDirNotShared, _trial_in_worker
+from trialbook.run.scheduler import prepare_job
+from trialbook.run.trial import TrialEnv
 
 pytestmark = requires_bwrap
 
@@ -117,6 +120,20 @@ def test_without_ray_the_ray_backend_is_one_clear_line_and_local_never_imports_i
     local = subprocess.run([sys.executable, "-c", "import sys, trialbook.app.pipeline, trialbook.run.scheduler; "
                             "print('ray' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert local.stdout.strip() == "False", local.stderr
+
+
+def test_a_trial_on_a_node_that_does_not_see_the_job_refuses_to_start(tmp_path: Path) -> None:
+    """The check each trial task makes before it writes anything (a node may join after the job's start)."""
+    root = make_block(tmp_path, tasks=["hello-world"], execution={"backend": "ray"})
+    setup = prepare_job(root / "config.yaml", "j")
+    env = TrialEnv(job_name="j", job=setup.job, config=setup.config, scratch_root=setup.block.scratch,
+                   agents={"oracle": get_agent("oracle")})
+    setup.job.dir.mkdir(parents=True, exist_ok=True)
+    setup.job.execution_probe.write_text("the token of another job's driver\n")
+    with pytest.raises(JobDirNotShared) as err:
+        _trial_in_worker(env, setup.plans[0], 0, "this job's token", [], {}, [])
+    assert f"the job directory {setup.job.dir} is not visible on Ray node " in str(err.value)
+    assert not (setup.job.dir / "hello-world").exists()
 
 
 # -- on the cluster ---------------------------------------------------------------------------

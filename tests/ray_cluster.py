@@ -23,7 +23,10 @@ RAY = str(Path(sys.executable).with_name("ray"))
 _FAST_FAILURE = {"RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "500",
                  "RAY_health_check_failure_threshold": "3", "RAY_USAGE_STATS_ENABLED": "0",
                  # On a loaded 2-core machine a raylet can take more than the default 10 s to register.
-                 "RAY_raylet_start_wait_time_s": "120"}
+                 "RAY_raylet_start_wait_time_s": "120",
+                 # Without token authentication, whatever ~/.ray/auth_token a ray.init() of a local
+                 # instance left on the machine (Ray then turns token mode on for new clusters).
+                 "RAY_AUTH_MODE": "disabled"}
 
 
 class LocalRayCluster:
@@ -37,6 +40,7 @@ class LocalRayCluster:
         self.address = ""
         #: A directory worker node 0 does not see (given to start(hide=...) by the caller).
         self.hidden: Path | None = None
+        self._saved_auth_mode: str | None = None
         self.head: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
@@ -55,6 +59,9 @@ class LocalRayCluster:
     def start(self, workers: int = 1, hide: Path | None = None) -> LocalRayCluster:
         """Start the head and, while it starts, the first worker (it waits for the head's GCS port); with
         ``hide``, that worker runs in a mount namespace of its own where the directory ``hide`` is empty."""
+        # Drivers of this process and its children (trialbook run) connect in the same mode.
+        self._saved_auth_mode = os.environ.get("RAY_AUTH_MODE")
+        os.environ["RAY_AUTH_MODE"] = "disabled"
         self.address = f"{_node_ip()}:{_free_port()}"
         self.head = self._start(["--head", "--port", self.address.rsplit(":", 1)[1], "--include-dashboard=false",
                                  "--temp-dir", str(self.temp_dir)], self.log_dir / "ray-head.log")
@@ -97,6 +104,12 @@ class LocalRayCluster:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(timeout=10)
         subprocess.run(["rm", "-rf", str(self.temp_dir)], check=False)
+        if not self.address:
+            return
+        if self._saved_auth_mode is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = self._saved_auth_mode
 
 
 def _free_port() -> int:

@@ -111,7 +111,9 @@ def _node_name() -> str:
     try:
         import ray
 
-        where = f"{ray.util.get_node_ip_address()}, node {ray.get_runtime_context().get_node_id()[:12]}"
+        where = ray.util.get_node_ip_address()
+        if ray.is_initialized():  # (outside a Ray worker, asking for the node id would start a local Ray)
+            where += f", node {ray.get_runtime_context().get_node_id()[:12]}"
     except Exception:  # noqa: BLE001 - only a label for messages
         where = "?"
     return f"{socket.gethostname()} ({where})"

@@ -13,6 +13,7 @@ failure, elsewhere the tests are skipped with the engine's own error as the reas
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -41,10 +42,31 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"container engine unusable here: {reason}")
 
 
-def _files() -> list[Path]:
+#: Optional parts of an image: more host binaries, and host directories copied whole.
+EXTRAS: dict[str, tuple[list[str], list[str]]] = {
+    # the model gateway's bridge (and agents written in Python) need the host's python3 and its stdlib
+    "python": (["python3"], ["stdlib"]),
+    # the agent CLIs from npm (Claude Code, Codex) are started by node; Claude Code's native
+    # binary also loads the rest of the C library (librt, ...), as any Debian image has it
+    "node": (["node"], ["/lib/x86_64-linux-gnu/lib*.so.[0-9]"]),
+    # SWE-style grading diffs and patches the checkout with git (its builtins only)
+    "git": (["git"], []),
+}
+#: The C library's parts (what a ``lib*.so.N`` pattern takes from the host).
+_GLIBC = {"librt", "libpthread", "libdl", "libm", "libresolv", "libutil", "libc", "libanl", "libnss_files",
+          "libnss_dns"}
+_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "distutils",
+         "sitecustomize.py", "__pycache__"}
+
+
+def _files(extras: tuple[str, ...] = ()) -> list[Path]:
     """The host files of the image: each binary and every library it loads (as ldd names them)."""
     found: list[Path] = []
-    for name in BINARIES:
+    binaries = [*BINARIES, *(b for e in extras for b in EXTRAS[e][0])]
+    for name in binaries:
+        if name == "python3":  # the system's, not a user's (pyenv shims)
+            found.append(Path("/usr/bin/python3"))
+            name = "/usr/bin/python3"
         path = shutil.which(name)
         if path is None:
             continue
@@ -73,16 +95,40 @@ def _copy_with_links(src: Path, root: Path) -> None:
         shutil.copy2(current, dest)
 
 
-def base_image() -> str:
-    """The tag of the test base image, made on first use (see the module docstring)."""
+def _tree_files(extras: tuple[str, ...]) -> list[Path]:
+    found: list[Path] = []
+    for e in extras:
+        for top in EXTRAS[e][1]:
+            if "*" in top:  # single files (libraries), copied where they really are
+                found += [Path(os.path.realpath(f)) for f in sorted(glob.glob(top))
+                          if Path(f).name.split(".so")[0] in _GLIBC]
+                continue
+            if top == "stdlib":  # the system python's standard library (/usr/lib/python3.X)
+                top = subprocess.run(["/usr/bin/python3", "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
+                                     capture_output=True, text=True, check=True).stdout.strip()
+            for dirpath, dirnames, filenames in os.walk(top):
+                dirnames[:] = sorted(d for d in dirnames if d not in _SKIP and not d.startswith("config-"))
+                found += [Path(dirpath) / f for f in sorted(filenames) if f not in _SKIP]
+    return found
+
+
+def base_image(*extras: str) -> str:
+    """The tag of the test base image with ``extras`` (names of :data:`EXTRAS`), made on first use
+    (see the module docstring)."""
     if shutil.which("podman") is None:
         _unavailable("podman is not installed (dev/setup.sh --test installs it)")
-    files = _files()
+    missing = [b for e in extras for b in EXTRAS[e][0]
+               if not (Path("/usr/bin/python3").exists() if b == "python3" else shutil.which(b))]
+    if missing:
+        _unavailable(f"the host has no {', '.join(missing)} to put in the test image")
+    files = _files(extras)
+    trees = _tree_files(extras)
     h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
+    for f in files + trees:
+        st = f.lstat()
         h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    tag = f"localhost/trialbook-test/base:{h.hexdigest()[:16]}"
+    name = "-".join(("base", *extras))
+    tag = f"localhost/trialbook-test/{name}:{h.hexdigest()[:16]}"
     if podman("image", "exists", tag, check=False).returncode == 0:
         return tag
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,6 +138,13 @@ def base_image() -> str:
         (root / "tmp").chmod(0o1777)
         for f in files:
             _copy_with_links(f, root)
+        for f in trees:
+            dest = root / f.relative_to("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if f.is_symlink():
+                os.symlink(os.readlink(f), dest)
+            else:
+                shutil.copy2(f, dest)
         for link in ("bin", "sbin", "lib", "lib64"):
             if Path(f"/{link}").is_symlink() and not os.path.lexists(root / link):
                 os.symlink(os.readlink(f"/{link}"), root / link)

@@ -188,9 +188,9 @@ def test_agent_access_is_the_agent_phases_only(tmp_path: Path) -> None:
 
 
 def test_environments_without_agent_access_refuse_gateway_agents_before_any_trial(tmp_path: Path) -> None:
-    root = make_block(tmp_path, tasks=["hello-world"], environment={"type": "podman"},
+    root = make_block(tmp_path, tasks=["hello-world"], environment={"type": "local", "import_path": FAKE},
                       variants=[{"name": "c", "agent": "cli", "model": "openai/m",
                                  "settings": {"run": "true"}}])
-    with pytest.raises(ConfigError, match="variant c: agent cli needs .* environment type podman cannot"):
+    with pytest.raises(ConfigError, match="variant c: agent cli needs .* environment type fake cannot"):
         run_block(root / "config.yaml", "j")
     assert not (root / "artifacts" / "jobs" / "j").exists()

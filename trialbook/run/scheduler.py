@@ -118,7 +118,7 @@ def prepare_job(config_path: Path, job_name: str | None = None,
     for v in config.variants:
         if agents[v.name].needs_agent_access and not env_cls.agent_access:
             raise ConfigError(f"variant {v.name}: agent {v.agent} needs an installed program or the model gateway, "
-                              f"which environment type {env_cls.type} cannot give a trial yet; use type local",
+                              f"which environment type {env_cls.type} cannot give a trial; use type local, docker or podman",
                               config_path)
     env_cls.preflight(config.environment, tasks)  # e.g. no engine: one line, now
     check_backend(config, agents, config_path)  # e.g. ray not installed: one line, now
@@ -306,7 +306,7 @@ async def _prepare_agents(env: TrialEnv, cache_root: Path) -> Gateway | None:
     through_gateway = [v for v in variants if env.agents[v.name].uses_gateway]
     if not through_gateway:
         return None
-    return await Gateway(through_gateway).start()
+    return await Gateway(through_gateway).start(host_python=not env.environment_class().builds_images)
 
 
 def run_job(setup: JobSetup, progress: ProgressCallback | None = None) -> JobOutcome:

@@ -16,7 +16,7 @@ import tomllib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trialbook.errors import ConfigError, TaskError
 from trialbook.layout.paths import TrialPaths, trial_dir_name
@@ -44,6 +44,14 @@ class Task(ABC):
 
     #: "reward" (tests/test.sh writes a reward) or "swe" (patch + FAIL_TO_PASS/PASS_TO_PASS).
     grading: str = "reward"
+    #: docker/podman: an existing image to run the task in (else one is built from ``dockerfile``).
+    image_name: str | None = None
+    #: docker/podman: the Dockerfile to build, its directory the build context (default: the
+    #: task's ``environment/Dockerfile``).
+    dockerfile: Path | None = None
+    #: Whether image environments seed ``/app`` too (SWE instances: the image gives the tools,
+    #: the seed the repository's checkout); Harbor tasks' images make ``/app`` themselves.
+    seed_in_image: ClassVar[bool] = False
 
     def seed_workspace(self, app_dir: Path) -> None:
         """Fill the trial's ``/app`` before the agent starts."""

@@ -148,6 +148,7 @@ def _environment(env: TrialEnv, plan: TrialPlan, scratch: Path) -> Environment:
         task_dir=plan.task.source_dir, instruction=plan.task.instruction, config=env.config.environment,
         scratch=scratch, limits=env.config.environment.effective_limits(plan.task.limits),
         env=_command_env(env, plan), seed=plan.task.seed_workspace,
+        image=plan.task.image_name, dockerfile=plan.task.dockerfile, seed_in_image=plan.task.seed_in_image,
     )
     return cls(spec)
 
@@ -268,9 +269,29 @@ async def _close_gateway(gateway: TrialGateway, result: AgentResult | None, reco
 
 async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, environment: Environment,
                       record: TrialRecord) -> None:
+    agent = env.agents[plan.variant.name]
+    trial_id = f"{env.job_name}/{plan.dir_name}"
+    # What the agent phase gets beyond the task is given before the environment starts: a
+    # container mounts host directories when it is made.
+    gateway = _open_gateway(env, agent, plan, trial_id, paths)
+    if gateway is not None:
+        environment.add_agent_access(env=gateway.env(), ro_dirs=gateway.ro_dirs(), wrapper=gateway.wrapper())
+    agent_dirs = agent.agent_dirs(plan.variant)
+    if agent_dirs:
+        environment.add_agent_access(ro_dirs=agent_dirs)
+    try:
+        await _setup_and_run(env, plan, paths, environment, record, gateway)
+    finally:
+        if gateway is not None:
+            gateway.revoke()  # idempotent: after a setup failure the key is never used
+
+
+async def _setup_and_run(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, environment: Environment,
+                         record: TrialRecord, gateway: TrialGateway | None) -> None:
     timeouts = env.config.timeouts
     task = plan.task
     agent = env.agents[plan.variant.name]
+    trial_id = f"{env.job_name}/{plan.dir_name}"
     with _Phase(record, "environment_setup"):
         try:
             paths.instruction.write_text(task.instruction, encoding="utf-8")
@@ -288,10 +309,6 @@ async def _run_phases(env: TrialEnv, plan: TrialPlan, paths: TrialPaths, environ
             return
 
     agent_timeout = task.agent_timeout_s or timeouts.agent
-    trial_id = f"{env.job_name}/{plan.dir_name}"
-    gateway = _open_gateway(env, agent, plan, trial_id, paths)
-    if gateway is not None:
-        environment.add_agent_access(env=gateway.env(), ro_dirs=gateway.ro_dirs(), wrapper=gateway.wrapper())
     ctx = AgentContext(task=task, variant=plan.variant, paths=paths, environment=environment,
                        timeout_s=agent_timeout, trial_id=trial_id, attempt=plan.attempt, gateway=gateway)
     result: AgentResult | None = None

@@ -81,7 +81,8 @@ class Agent(ABC):
     def needs_agent_access(self) -> bool:
         """Whether the trial's environment must give the agent phase more than the task (the model
         gateway, an installed program): see ``Environment.add_agent_access``."""
-        return self.uses_gateway or type(self).install is not Agent.install
+        return (self.uses_gateway or type(self).install is not Agent.install
+                or type(self).agent_dirs is not Agent.agent_dirs)
 
     def gateway_limits(self, variant: VariantConfig) -> tuple[int | None, float | None]:
         """The (step, cost) budget the gateway enforces on each trial of ``variant`` (None: none)."""
@@ -90,6 +91,12 @@ class Agent(ABC):
     async def install(self, variant: VariantConfig, cache_root: Path, ro_binds: list[str]) -> None:
         """Install what the variant needs once per block, before any trial (default: nothing);
         ``ro_binds`` are the block's read-only host paths (environment.ro_binds)."""
+
+    def agent_dirs(self, variant: VariantConfig) -> dict[str, Path]:
+        """Host directories the agent phase gets read-only (sandbox path: host path), e.g. the program
+        :meth:`install` made; given to the trial's environment before it starts (a container mounts
+        them when it is made). Default: none."""
+        return {}
 
     def check(self, variant: VariantConfig) -> None:
         """Refuse a variant whose settings this agent cannot use (called at job start)."""

@@ -119,12 +119,14 @@ class CliAgent(Agent):
             self.installed = await installer.install(cache_root, self.name, variant.name, script,
                                                      settings.install_timeout_s, ro_binds)
 
+    def agent_dirs(self, variant: VariantConfig) -> dict[str, Path]:
+        """The installed program, read-only at the path it was installed to."""
+        return {installer.AGENT_DIR: self.installed} if self.installed else {}
+
     async def run(self, ctx: AgentContext) -> AgentResult:
         settings = self.settings(ctx.variant)
         assert settings.run is not None
         script = self._render(settings.run, ctx.variant, ctx.task.instruction)
-        if self.installed:
-            ctx.environment.add_agent_access(ro_dirs={installer.AGENT_DIR: self.installed})
         prologue = f"export TRIALBOOK_AGENT_DIR={installer.AGENT_DIR}\n"
         # the program's defaults: the variant's own env (already in the sandbox) wins
         prologue += "".join(f"export {k}=\"${{{k}-{shlex.quote(v)}}}\"\n" for k, v in self.program_env.items())
@@ -158,6 +160,9 @@ class ClaudeCodeAgent(CliAgent):
         "DISABLE_TELEMETRY": "1",
         "DISABLE_ERROR_REPORTING": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        # a container's user is root in most images, where Claude Code refuses to skip permissions
+        # unless told it is in a sandbox (which it is, whatever the environment)
+        "IS_SANDBOX": "1",
     }
 
 

@@ -5,7 +5,8 @@ the reward verifier and SWE grading. An environment offers the same paths whatev
 (``/app`` the workspace, ``/logs/agent``, ``/logs/verifier``, ``/tests`` in the verifier
 phase, ``/solution`` for the oracle) and the same life cycle::
 
-    env = cls(spec); await env.prepare(); await env.start()
+    env = cls(spec); env.add_agent_access(...)               # agents that need it
+    await env.prepare(); await env.start()
     await env.upload(solution_dir, "/solution")        # oracle only
     await env.begin_phase("agent"); ... env.exec(...) ...; reason = await env.end_phase()
     await env.download("/logs/agent", trial/agent)
@@ -59,6 +60,13 @@ class EnvironmentSpec:
     env: dict[str, str] = field(default_factory=dict)
     #: Fills a host directory with the task's initial ``/app`` (environments without an image use it).
     seed: Callable[[Path], None] | None = None
+    #: Image environments: an existing image the task names (SWE ``image_name``); else one is built.
+    image: str | None = None
+    #: Image environments: the Dockerfile to build, its directory the context (default: the task's
+    #: ``environment/Dockerfile``).
+    dockerfile: Path | None = None
+    #: Image environments seed ``/app`` with ``seed`` too (SWE checkouts), not only the image.
+    seed_in_image: bool = False
 
     def fresh_copy(self, suffix: str) -> EnvironmentSpec:
         """The same spec in a sibling scratch directory (a second environment of the same trial)."""
@@ -138,7 +146,8 @@ class Environment(ABC):
                          wrapper: list[str] | None = None) -> None:
         """Give the agent phase (never the verifier) more than the task: variables (the gateway's
         trial key), host directories mounted read-only at the given paths (an installed agent, the
-        gateway's socket) and a prefix of every command (the gateway's bridge). Environments that
+        gateway's socket) and a prefix of every command (the gateway's bridge). The runner calls it
+        before :meth:`prepare` (a container mounts directories when it is made). Environments that
         cannot set ``agent_access``; the runner refuses such agents before any trial."""
         raise NotImplementedError(f"environment type {self.type} cannot give the agent phase host directories")
 

@@ -225,3 +225,25 @@ def _counts(path: Path) -> dict[str, int]:
         if len(parts) == 2 and parts[1].lstrip("-").isdigit():
             out[parts[0]] = int(parts[1])
     return out
+
+
+def process_limit_counts(pid: int) -> dict[str, int]:
+    """OOM kills (``oom_kill``) and refused forks (``pids_max``) so far in the cgroup of process
+    ``pid`` (a container's), as this host sees it; {} when it cannot be read."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return {}
+    found: dict[str, int] = {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        rel = path.lstrip("/")
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():  # cgroup v2 only
+            base = Path("/sys/fs/cgroup") / rel
+            found["oom_kill"] = _counts(base / "memory.events").get("oom_kill", 0)
+            found["pids_max"] = _counts(base / "pids.events").get("max", 0)
+        elif "memory" in controllers.split(","):
+            found["oom_kill"] = _counts(Path("/sys/fs/cgroup/memory") / rel / "memory.oom_control").get("oom_kill", 0)
+        elif "pids" in controllers.split(","):
+            found["pids_max"] = _counts(Path("/sys/fs/cgroup/pids") / rel / "pids.events").get("max", 0)
+    return found

@@ -1,7 +1,8 @@
 """The ``docker`` and ``podman`` environments: each trial in its own container of the task's image.
 
 The image is built from the task's ``environment/Dockerfile`` (images.py: content-hashed tag,
-built once). Each trial gets one container, started with ``sleep infinity`` as its only
+built once), or from the Dockerfile a SWE-style instance names, or is the image it names
+(``image_name``, pulled unless present). Each trial gets one container, started with ``sleep infinity`` as its only
 process; every command is an ``exec`` in it, in the image's ``WORKDIR`` (``/app`` for Harbor
 tasks). The engine is driven through its command line (``docker`` or ``podman``), so Podman,
 rootless or not, and Docker need nothing more than their binary.
@@ -14,7 +15,13 @@ What the container sees, the same paths as ``local``:
   ``/logs/verifier`` is emptied before the verifier;
 * ``/tests``, ``/solution``: read-only bind mounts that are empty except in their phase (the
   task's ``tests/`` is copied in after every process of the agent phase was killed);
-* the network: ``--network none`` unless ``environment.network: true``.
+* the network: ``--network none`` unless ``environment.network: true``;
+* ``environment.ro_binds`` at the same paths, read-only;
+* for an agent that needs more (agent_access.py): the installed program's and the model
+  gateway's directories, read-only bind mounts made with the container; the gateway's key in
+  the agent phase's commands only, each started behind the bridge on the image's ``python3``;
+* SWE instances: ``/app`` is the checkout, made on the host and copied in at start; grading
+  runs in a fresh container of the same image (``Environment.fresh``).
 
 Limits go to the engine: ``memory`` (``--memory`` and ``--memory-swap``: RAM + swap), ``pids``
 (``--pids-limit``), ``cpus`` (``--cpus``), ``storage`` (``--storage-opt size=``, where the
@@ -41,14 +48,18 @@ from typing import Any, ClassVar
 from trialbook.config import EnvironmentConfig
 from trialbook.errors import ConfigError, ServiceUnavailableError, TaskError
 from trialbook.model.limits import human
+from trialbook.run.environments.agent_access import AgentAccess, AgentAccessMixin
 from trialbook.run.environments.base import Environment, EnvironmentSpec, ExecResult
 from trialbook.run.environments.capture import FileCapture
+from trialbook.run.environments.cgroups import process_limit_counts
+from trialbook.run.environments.compose import ComposePlan, SidecarsMixin, find_compose, read_plan
 from trialbook.run.environments.images import (
     MANAGED_LABEL,
-    ImageBuildError,
+    ImagesMixin,
     build_context,
-    build_lock,
-    image_tag,
+    first_line,
+    rlimit_hint,
+    task_image,
 )
 from trialbook.run.scratch import TrialScratch, harvest, remove_tree
 
@@ -63,30 +74,17 @@ class EngineError(Exception):
     """An engine command failed (the message quotes the engine)."""
 
 
-def _first_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "rror" in ln]
-    return (errors or lines or ["no output"])[-1][:400]
-
-
-def _rlimit_hint(text: str) -> str:
-    if "rlimit" in text.lower() or "cgroups in hybrid mode" in text:
-        return (" (this engine cannot set the default limits here: try environment.engine_flags "
-                "['--runtime', 'runc'] and run_flags ['--ulimit', 'nofile=1024:1024', '--ulimit', "
-                "'nproc=1024:1024']; see docs/environments.md)")
-    return ""
-
-
 def job_key(job_scratch: Path) -> str:
     """The label value naming one job of one block (job names repeat across blocks)."""
     return hashlib.sha256(str(job_scratch.resolve()).encode()).hexdigest()[:16]
 
 
-class ContainerEnvironment(Environment):
+class ContainerEnvironment(ImagesMixin, AgentAccessMixin, SidecarsMixin, Environment):
     """A trial in a container of its task's image (module docstring)."""
 
     engine: ClassVar[str]
     builds_images = True
+    agent_access = True
 
     def __init__(self, spec: EnvironmentSpec) -> None:
         super().__init__(spec)
@@ -98,6 +96,11 @@ class ContainerEnvironment(Environment):
         self._counts: dict[str, int] = {}
         self._record: dict[str, Any] | None = None
         self._ran = False
+        #: What the agent phase gets besides the task (add_agent_access; agent_access.py).
+        self.access = AgentAccess()
+        #: The task's compose file, when it has one (compose.py); its network, once made.
+        self.compose: ComposePlan | None = None
+        self._network: str | None = None
 
     # -- the engine's command line ---------------------------------------------------------
     @classmethod
@@ -109,9 +112,10 @@ class ContainerEnvironment(Environment):
         return [binary, *config.engine_flags, *args]
 
     async def _run(self, *args: str, timeout_s: float = ENGINE_TIMEOUT_S, check: bool = True,
-                   env: dict[str, str] | None = None) -> tuple[int, str]:
-        """Run an engine command to its end; (exit code, output). ``check``: a failure raises."""
-        argv = self._argv(self.spec.config, *args)
+                   env: dict[str, str] | None = None, argv: list[str] | None = None) -> tuple[int, str]:
+        """Run an engine command to its end; (exit code, output). ``check``: a failure raises.
+        ``argv``: another command line (the compose tool's), ``args`` then only name it."""
+        argv = argv or self._argv(self.spec.config, *args)
         # The container's monitor (podman's conmon) inherits this directory and writes files there
         # (an ``oom`` marker): the trial's scratch, never the user's working directory.
         cwd = self.box.root if self.box.root.is_dir() else None
@@ -128,7 +132,7 @@ class ContainerEnvironment(Environment):
         text = out.decode("utf-8", errors="replace")
         if check and proc.returncode != 0:
             raise EngineError(f"{self.engine} {args[0]} failed (exit {proc.returncode}): "
-                              f"{_first_line(text)}{_rlimit_hint(text)}")
+                              f"{first_line(text)}{rlimit_hint(text)}")
         return proc.returncode or 0, text
 
     @classmethod
@@ -149,15 +153,24 @@ class ContainerEnvironment(Environment):
             raise ServiceUnavailableError(f"environment.type {cls.engine}: {cls.engine} info did not answer ({exc})") from None
         if res.returncode != 0:
             raise ServiceUnavailableError(f"environment.type {cls.engine}: the {cls.engine} engine is not running: "
-                                          f"{_first_line(res.stderr or res.stdout)}")
+                                          f"{first_line(res.stderr or res.stdout)}")
+        for path in config.ro_binds:
+            if ":" in path or "," in path:
+                raise ConfigError(f"environment.ro_binds: {path}: a {cls.engine} bind mount cannot name a path "
+                                  "with ':' or ','")
         for task in tasks:
+            if getattr(task, "image_name", None) or getattr(task, "dockerfile", None):
+                continue
             if getattr(task, "grading", "reward") != "reward":
-                raise ConfigError(f"environment.type {cls.engine}: task {task.name} is a SWE-style instance; "
-                                  "these run in the local environment only")
+                raise ConfigError(f"environment.type {cls.engine}: SWE-style instance {task.name} names no image: "
+                                  "give its row image_name (an image) or dockerfile (a Dockerfile to build)")
             try:
-                build_context(task.name, task.source_dir)
+                context = build_context(task.name, task.source_dir)
+                source = find_compose(context)
+                if source is not None:  # a service that could reach the host: refused before any trial
+                    read_plan(source, task.name)
             except TaskError as exc:
-                raise ConfigError(exc.message, task.source_dir) from None
+                raise ConfigError(exc.message, exc.path or task.source_dir) from None
 
     @classmethod
     def job_started(cls, config: EnvironmentConfig, job_scratch: Path) -> None:
@@ -170,6 +183,11 @@ class ContainerEnvironment(Environment):
                                    capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S).stdout.split()
             if found:
                 subprocess.run(cls._argv(config, *cls._rm_args(), *found), capture_output=True,
+                               timeout=ENGINE_TIMEOUT_S)
+            networks = subprocess.run(cls._argv(config, "network", "ls", "-q", "--filter", f"label={_JOB_LABEL}={key}"),
+                                      capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S).stdout.split()
+            if networks:  # a compose task's trial networks
+                subprocess.run(cls._argv(config, "network", "rm", "-f", *networks), capture_output=True,
                                timeout=ENGINE_TIMEOUT_S)
 
     @classmethod
@@ -186,7 +204,7 @@ class ContainerEnvironment(Environment):
             raise ServiceUnavailableError(f"{cls.engine} images did not answer ({exc})") from None
         if res.returncode != 0:
             raise ServiceUnavailableError(f"the {cls.engine} engine is not running: "
-                                          f"{_first_line(res.stderr or res.stdout)}")
+                                          f"{first_line(res.stderr or res.stdout)}")
         found = [line.split(" ", 1) for line in res.stdout.splitlines() if line.strip()]
         names = sorted({name for _, name in found})
         if found and not dry_run:
@@ -196,17 +214,30 @@ class ContainerEnvironment(Environment):
 
     # -- life cycle ------------------------------------------------------------------------
     async def prepare(self) -> None:
-        """The task's image, built unless it exists (images.py)."""
-        context = build_context(self.spec.task_name, self.spec.task_dir)
-        self.image = await asyncio.to_thread(image_tag, self.spec.task_name, context)
+        """The task's image: the one it names (pulled unless present), else built unless it exists (images.py)."""
+        if self.spec.image:
+            self.image = self.info["image"] = self.spec.image
+            self.info["pulled"] = await self._ensure_pulled()
+            return
+        self.image, context, dockerfile = await asyncio.to_thread(
+            task_image, self.spec.task_name, self.spec.task_dir, self.spec.dockerfile)
         self.info["image"] = self.image
-        self.info["built"] = await self._ensure_image(context)
+        self.info["built"] = await self._ensure_image(self.image, context, dockerfile)
+        source = find_compose(context) if self.spec.dockerfile is None else None
+        if source is not None:
+            self.compose = await asyncio.to_thread(read_plan, source, self.spec.task_name)
+            for car in self.compose.sidecars:
+                if car.build is not None:
+                    await self._ensure_image(*car.build)
+            self.info["services"] = [car.name for car in self.compose.sidecars]
 
     async def start(self) -> None:
         if self.image is None:
             await self.prepare()
         await asyncio.to_thread(self._make_dirs)
         self.container = self._name()
+        if self.compose is not None and self.compose.sidecars:
+            await self._start_sidecars()
         args = self._run_args()
         code, out = await self._run(*args, check=False)
         if code != 0 and self.limits.storage and "storage" in out.lower() and "size" in out.lower():
@@ -214,9 +245,29 @@ class ContainerEnvironment(Environment):
             await self._run(*self._rm_args(), self.container, check=False)
             code, out = await self._run(*self._run_args(), check=False)
         if code != 0:
-            raise EngineError(f"{self.engine} run failed (exit {code}): {_first_line(out)}{_rlimit_hint(out)}")
+            raise EngineError(f"{self.engine} run failed (exit {code}): {first_line(out)}{rlimit_hint(out)}")
         _, pid = await self._run("inspect", "--format", "{{.State.Pid}}", self.container)
         self._pid = int(pid.strip()) if pid.strip().isdigit() else None
+        if self.spec.seed_in_image and self.spec.seed is not None:
+            await self._seed_app()
+        if self.access.wrapper:
+            await self._resolve_wrapper()
+
+    async def _seed_app(self) -> None:
+        """``/app`` from the task's seed (a SWE checkout), made on the host and copied in: the image
+        gives the tools, the seed the code."""
+        assert self.container is not None and self.spec.seed is not None
+        await asyncio.to_thread(self.spec.seed, self.box.app)
+        try:
+            await self._run("exec", "-u", "0", self.container, "mkdir", "-p", "/app")
+            await self._run("cp", f"{self.box.app}/.", f"{self.container}:/app", timeout_s=600)
+        finally:
+            await asyncio.to_thread(_empty_in_place, self.box.app)
+
+    def job_labels(self) -> dict[str, str]:
+        """The labels of everything a trial makes (``clean --images`` and a resume find them by these)."""
+        name, value = MANAGED_LABEL.split("=")
+        return {name: value, _JOB_LABEL: job_key(self.spec.scratch.parent)}
 
     def _make_dirs(self) -> None:
         self.box.create(self.spec.instruction)
@@ -236,7 +287,11 @@ class ContainerEnvironment(Environment):
         cfg, limits = self.spec.config, self.limits
         args = ["run", "-d", "--name", self.container, "--label", MANAGED_LABEL,
                 "--label", f"{_JOB_LABEL}={job_key(self.spec.scratch.parent)}", "--pull", "never",
-                "--network", "bridge" if cfg.network else "none", "--entrypoint", "sleep"]
+                "--entrypoint", "sleep"]
+        if self._network:  # the compose services' network; they reach this container as `main`
+            args += ["--network", self._network, "--network-alias", "main"]
+        else:
+            args += ["--network", "bridge" if cfg.network else "none"]
         if limits.memory:
             args += ["--memory", str(limits.memory), "--memory-swap", str(limits.memory)]
         if limits.pids:
@@ -249,33 +304,18 @@ class ContainerEnvironment(Environment):
                                (self.box.logs_verifier, "/logs/verifier", "rw"),
                                (self.box.tests, "/tests", "ro"), (self.box.solution, "/solution", "ro")):
             args += ["-v", f"{src.resolve()}:{dst}:{mode}"]
+        for path in cfg.ro_binds:  # the block's read-only host paths, at the same place
+            args += ["-v", f"{path}:{path}:ro"]
+        for target, host in self.access.ro_dirs.items():
+            args += ["-v", f"{host.resolve()}:{target}:ro"]
         return [*args, *cfg.run_flags, self.image, "infinity"]
-
-    async def _ensure_image(self, context: Path) -> bool:
-        """Build the task's image unless it exists; True when this trial built it."""
-        assert self.image is not None
-        async with build_lock(self.image):
-            code, _ = await self._run("image", "inspect", self.image, check=False)
-            if code == 0:
-                return False
-            args = ["build", "-t", self.image, "--label", MANAGED_LABEL, "--label",
-                    f"trialbook.task={self.spec.task_name}", "-f", str(context / "Dockerfile"),
-                    *self.spec.config.run_flags, str(context)]
-            try:
-                code, out = await self._run(*args, timeout_s=self.spec.config.build_timeout, check=False)
-            except TimeoutError:
-                raise ImageBuildError(f"building the image of task {self.spec.task_name} timed out after "
-                                      f"{self.spec.config.build_timeout:g}s") from None
-            if code != 0:
-                raise ImageBuildError(f"building the image of task {self.spec.task_name} failed "
-                                      f"(exit {code}): {_first_line(out)}{_rlimit_hint(out)}")
-            return True
 
     async def stop(self) -> None:
         if self.container is not None:
             with contextlib.suppress(Exception):
                 await self._run(*self._rm_args(), self.container, check=False)
             self.container = None
+        await self._stop_sidecars()
         with contextlib.suppress(OSError):
             await asyncio.to_thread(remove_tree, self.box.root)
 
@@ -305,25 +345,7 @@ class ContainerEnvironment(Environment):
 
     def _cgroup_counts(self) -> dict[str, int]:
         """The container's OOM kills and refused forks so far, read from its cgroup on this host."""
-        if self._pid is None:
-            return {}
-        try:
-            lines = Path(f"/proc/{self._pid}/cgroup").read_text().splitlines()
-        except OSError:
-            return {}
-        found: dict[str, int] = {}
-        for line in lines:
-            _, controllers, path = line.split(":", 2)
-            if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():  # cgroup v2 only
-                base = Path("/sys/fs/cgroup") / path.lstrip("/")
-                found["oom_kill"] = _counter(base / "memory.events", "oom_kill")
-                found["pids_max"] = _counter(base / "pids.events", "max")
-            elif "memory" in controllers.split(","):
-                found["oom_kill"] = _counter(Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.oom_control",
-                                             "oom_kill")
-            elif "pids" in controllers.split(","):
-                found["pids_max"] = _counter(Path("/sys/fs/cgroup/pids") / path.lstrip("/") / "pids.events", "max")
-        return found
+        return process_limit_counts(self._pid) if self._pid is not None else {}
 
     async def _kill_all(self) -> None:
         """Kill every process of the container but its ``sleep`` (commands and what they left)."""
@@ -343,7 +365,11 @@ class ContainerEnvironment(Environment):
         on a command line; on timeout or cancellation every process of the container is killed."""
         assert self.container is not None, "exec before start"
         self._ran = True
-        variables = {**self.spec.env, **(env or {})}
+        agent = self.phase != "verifier"
+        variables = {**(self.compose.main_env if self.compose else {}), **self.spec.env,
+                     **(self.access.env if agent else {}), **(env or {})}
+        if agent and self.access.wrapper:
+            command = [*self.access.wrapper, *command]
         args = ["exec", *(["-i"] if stdin_data is not None else []), *(["-w", workdir] if workdir else [])]
         for name in variables:
             args += ["-e", name]
@@ -419,17 +445,6 @@ class ContainerEnvironment(Environment):
         if path == "/logs/verifier":
             return self.box.logs_verifier
         return await super().reward_dir(path, host_dir)
-
-
-def _counter(path: Path, key: str) -> int:
-    try:
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == key and parts[1].isdigit():
-                return int(parts[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _empty_in_place(directory: Path) -> list[str]:

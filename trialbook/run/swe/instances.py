@@ -5,8 +5,9 @@ A row needs ``instance_id``, ``repo``, ``base_commit``, ``problem_statement``, `
 store them); ``patch`` (the gold patch) is needed when a variant runs the oracle. Optional:
 ``test_cmd`` (default ``python3 -m pytest -rA -p no:cacheprovider``), ``test_directives``
 (what is appended to ``test_cmd``; default the files ``test_patch`` touches), ``log_parser``
-(default ``pytest``; swebench's ``parse_log_*`` names are accepted) and ``timeout_s`` (the
-verifier's timeout for this instance). Any other key (``version``, ``hints_text``, ...) is
+(default ``pytest``; swebench's ``parse_log_*`` names are accepted), ``timeout_s`` (the
+verifier's timeout for this instance), and for ``environment.type: docker|podman`` either
+``image_name`` (an image to run in) or ``dockerfile`` (a Dockerfile to build it from). Any other key (``version``, ``hints_text``, ...) is
 kept as task metadata, unless it is a near-miss of a known key, which is refused.
 
 ``repo`` is a git URL, a local path (relative paths are resolved against the instance
@@ -62,6 +63,10 @@ class SweInstance(BaseModel):
         default=None, description="Appended to test_cmd; default the files test_patch touches")
     log_parser: str = "pytest"
     timeout_s: float | None = Field(default=None, gt=0)
+    image_name: str | None = Field(default=None, description="docker/podman: the image the instance runs in")
+    dockerfile: str | None = Field(default=None, description="docker/podman: a Dockerfile to build the "
+                                   "instance's image from (relative to the instance file; its directory is the "
+                                   "build context)")
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
@@ -92,6 +97,13 @@ class SweInstance(BaseModel):
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("image_name", "dockerfile")
+    @classmethod
+    def _no_blank(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "\0" in value):
             raise ValueError("must not be empty")
         return value
 
@@ -144,6 +156,23 @@ def resolve_repo(repo: str, base_dir: Path) -> str:
     if not local.exists() and _GITHUB_SHORT.fullmatch(repo):
         return f"https://github.com/{repo}.git"
     return str(local.resolve())
+
+
+def resolve_dockerfile(inst: SweInstance, instances_file: Path) -> Path | None:
+    """The instance's ``dockerfile`` as an absolute path, checked: it exists, and its directory (the
+    build context, hashed and sent to the engine) is not the instance file's own (often a block)."""
+    if inst.dockerfile is None:
+        return None
+    base_dir = instances_file.resolve().parent
+    path = Path(inst.dockerfile).expanduser()
+    path = (path if path.is_absolute() else base_dir / path).resolve()
+    where = f"instance {inst.instance_id!r}: dockerfile {inst.dockerfile}"
+    if not path.is_file():
+        raise InstanceError(f"{where}: no such file", instances_file)
+    if path.parent == base_dir:
+        raise InstanceError(f"{where}: put the Dockerfile in a directory of its own (its directory is the "
+                            "build context), not beside the instance file", instances_file)
+    return path
 
 
 def _describe(exc: ValidationError) -> str:
@@ -220,6 +249,8 @@ def load_swe_instances(
             raise InstanceError(f"{label}: {exc.message}", path) from None
         if need_gold_patch and inst.patch is None:
             raise InstanceError(f"{label}: missing field 'patch' (the gold patch the oracle applies)", path)
+        if inst.image_name and inst.dockerfile:
+            raise InstanceError(f"{label}: give image_name or dockerfile, not both", path)
         if inst.instance_id in instances:
             raise InstanceError(f"{label}: duplicate instance_id", path)
         instances[inst.instance_id] = inst

@@ -35,7 +35,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trialbook.grading import (
     assess_test_log,
@@ -50,7 +50,12 @@ from trialbook.model.trial import utc_now
 from trialbook.model.verdict import Verdict
 from trialbook.run.environments.base import Environment
 from trialbook.run.swe import scripts
-from trialbook.run.swe.instances import SweInstance, load_swe_instances, resolve_repo
+from trialbook.run.swe.instances import (
+    SweInstance,
+    load_swe_instances,
+    resolve_dockerfile,
+    resolve_repo,
+)
 from trialbook.run.swe.repos import RepoCache
 from trialbook.run.tasks import Task
 
@@ -86,6 +91,8 @@ class SweTask(Task):
     #: Where the oracle's solution directory is materialised (created on first use).
     solution_root: Path | None = None
     grading: str = "swe"
+    #: In a docker/podman image too, ``/app`` is the checkout (the image gives the tools).
+    seed_in_image: ClassVar[bool] = True
 
     @property
     def inst(self) -> SweInstance:
@@ -110,14 +117,19 @@ class SweTask(Task):
             atomic_write_text(solve, scripts.solve_script())
         return sol
 
+    def _row(self) -> dict[str, Any]:
+        """The instance row as validated; the image keys only when set (older rows hash as they did)."""
+        row = self.inst.model_dump(mode="json")
+        return {k: v for k, v in row.items() if not (k in ("image_name", "dockerfile") and v is None)}
+
     def content_hash(self) -> str:
         """SHA-256 of the instance row as validated, in canonical JSON (so it does not depend on where the block is)."""
-        row = self.inst.model_dump(mode="json")
+        row = self._row()
         return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()
 
     def content_files(self) -> dict[str, str]:
         """One entry per field of the instance row, so a resume check names what changed."""
-        row = self.inst.model_dump(mode="json")
+        row = self._row()
         return {key: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
                 for key, value in sorted(row.items())}
 
@@ -290,7 +302,8 @@ def load_swe_tasks(instances_file: Path, *, include: list[str], exclude: list[st
                     "benchmark_type": benchmark, "dataset_name": dataset_name}
         tasks.append(SweTask(name=inst.instance_id, instruction=inst.problem_statement, metadata=metadata,
                              verifier_timeout_s=inst.timeout_s, source_dir=base_dir,
-                             instance=inst, repo_url=url, repos=cache, solution_root=solution_root))
+                             instance=inst, repo_url=url, repos=cache, solution_root=solution_root,
+                             image_name=inst.image_name, dockerfile=resolve_dockerfile(inst, instances_file)))
     return tasks
 
 

@@ -199,6 +199,27 @@ class RetriesConfig(_Strict):
     infra_error: int = Field(default=0, ge=0, le=100, description="Reruns of a trial after an infra_error")
 
 
+#: ``execution.address``: ``auto``, ``local``, a Ray Client URL or a cluster's GCS address (HOST:PORT).
+_RAY_ADDRESS = re.compile(r"auto|local|(ray://)?[A-Za-z0-9_.\-]+:[0-9]{1,5}|ray://\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
+
+
+class ExecutionConfig(_Strict):
+    """Where trials run: on this machine (``local``) or as Ray tasks on a cluster (``ray``; docs/ray.md)."""
+
+    backend: Literal["local", "ray"] = Field(default="local", description="local, or ray (pip install 'trialbook[ray]')")
+    address: str = Field(default="auto", description="ray: auto (the cluster this machine belongs to), local "
+                                                     "(start Ray on this machine), ray://HOST:PORT or HOST:PORT")
+    max_retries: int = Field(default=3, ge=0, le=100,
+                             description="ray: reruns of a trial whose node or worker process was lost")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, address: str) -> str:
+        if not _RAY_ADDRESS.fullmatch(address):
+            raise ValueError(f"{address!r} is not a Ray address: use auto, local, ray://HOST:PORT or HOST:PORT")
+        return address
+
+
 class OutputConfig(_Strict):
     eval_results_dir: str | None = None
     raw_trajectories_dir: str | None = None
@@ -320,6 +341,7 @@ class BlockConfig(_Strict):
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
     retries: RetriesConfig = Field(default_factory=RetriesConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     runtime_info: RuntimeInfo = Field(default_factory=RuntimeInfo)
     sft_conversion: SftConversionConfig = Field(default_factory=SftConversionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)

@@ -14,6 +14,7 @@
           reports/<variant>/attempt_<n>/report.json   JobPaths.swe_run_report (jobs of several runs)
           analysis/                   JobPaths.analysis
           .lock                       JobPaths.lock
+          .execution-probe            JobPaths.execution_probe (ray backend: is the job dir shared?)
           <trial>/                    TrialPaths
             trial.json
             agent/                    (mounted at /logs/agent)
@@ -177,6 +178,11 @@ class JobPaths:
     @property
     def lock(self) -> Path:
         return self.dir / ".lock"
+
+    @property
+    def execution_probe(self) -> Path:
+        """A token the ray backend writes so each node can check it sees this job directory (shared FS)."""
+        return self.dir / ".execution-probe"
 
     @property
     def summary_json(self) -> Path:

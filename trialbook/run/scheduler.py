@@ -30,6 +30,7 @@ from trialbook.model.aggregate import aggregate
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import TrialRecord, utc_now
 from trialbook.run.agents.base import get_agent
+from trialbook.run.backends import TrialBackend, check_backend, make_backend
 from trialbook.run.environments.registry import environment_class
 from trialbook.run.gateway.server import Gateway
 from trialbook.run.job import (
@@ -43,7 +44,7 @@ from trialbook.run.overrides import RunOverrides
 from trialbook.run.swe.job_report import AggregateExtra, swe_aggregate_extra
 from trialbook.run.task_sources import load_tasks
 from trialbook.run.trajectory_writer import write_trajectory
-from trialbook.run.trial import AfterAgentHook, TrialEnv, TrialPlan, run_trial
+from trialbook.run.trial import AfterAgentHook, TrialEnv, TrialPlan
 
 ProgressCallback = Callable[[int, int, TrialRecord | None], None]
 #: Called (in a worker thread) with each trial's final record once its files are written.
@@ -120,6 +121,7 @@ def prepare_job(config_path: Path, job_name: str | None = None,
                               f"which environment type {env_cls.type} cannot give a trial; use type local, docker or podman",
                               config_path)
     env_cls.preflight(config.environment, tasks)  # e.g. no engine: one line, now
+    check_backend(config, agents, config_path)  # e.g. ray not installed: one line, now
     name = job_name or unused_job_name(config.output_dir(block.root))
     job = block.job(name, kind=config.kind, jobs_dir=config.output_dir(block.root))
     return JobSetup(block, config_path, raw, config, job, plan_trials(tasks, config),
@@ -151,6 +153,8 @@ class JobRunner:
         self.records: dict[str, TrialRecord] = {}
         self.started_at = utc_now()
         self._last_write = 0.0
+        #: Where each trial runs (execution.backend): this process, or a Ray cluster.
+        self.backend: TrialBackend = make_backend(setup.config, setup.job)
 
     def _aggregate(self, status: str, finished_at: str | None = None) -> dict[str, Any]:
         cfg = self.s.config
@@ -191,7 +195,7 @@ class JobRunner:
                 _log.info("trial %s started (task %s, variant %s, attempt %d%s)", plan.dir_name,
                           plan.task.name, plan.variant.name, plan.attempt,
                           f", retry {retries}" if retries else "")
-                rec = await run_trial(env, plan, retries=retries)
+                rec = await self.backend.run(env, plan, retries=retries)
                 if rec.outcome == Outcome.INFRA_ERROR and retries < self.s.config.retries.infra_error:
                     _log.warning("trial %s: infra_error (%s), retrying", plan.dir_name, rec.reason)
                     retries += 1
@@ -230,9 +234,11 @@ class JobRunner:
             if todo:
                 try:
                     env.gateway = await _prepare_agents(env, s.block.agent_cache)
+                    await self.backend.start(env, todo)
                 except asyncio.CancelledError:
-                    raise JobCancelled(f"job {s.job.name} interrupted before its first trial (installing agents "
-                                       "or starting the model gateway); no trial ran") from None
+                    await asyncio.shield(self.backend.stop())
+                    raise JobCancelled(f"job {s.job.name} interrupted before its first trial (installing agents, "
+                                       "starting the model gateway or connecting to Ray); no trial ran") from None
             _log.info("job %s: %d trials planned, %d already done%s, concurrency %d", s.job.name,
                       len(s.plans), n_skipped, " (resumed)" if resumed else "", s.config.concurrency)
             self._write_progress("running", force=True)
@@ -250,6 +256,7 @@ class JobRunner:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._collect_cancelled(todo)
             finally:
+                await asyncio.shield(self.backend.stop())
                 if env.gateway is not None:
                     await asyncio.shield(env.gateway.stop())
             finished_at = utc_now()
@@ -275,7 +282,8 @@ class JobRunner:
         return sum(1 for r in self.records.values() if r.outcome not in (None, Outcome.CANCELLED))
 
     def _collect_cancelled(self, todo: list[TrialPlan]) -> None:
-        """Note cancelled trials in the records so the aggregate counts them."""
+        """Note cancelled trials in the records so the aggregate counts them, and trials that finished
+        while being cancelled (a remote trial can end before the cancel reaches it)."""
         for plan in todo:
             if plan.dir_name in self.records:
                 continue
@@ -285,7 +293,7 @@ class JobRunner:
                     rec = TrialRecord.model_validate(read_json(path))
                 except (TrialbookError, ValidationError):
                     continue
-                if rec.outcome == Outcome.CANCELLED:
+                if rec.status == "finished" and rec.outcome is not None:
                     self.records[plan.dir_name] = rec
 
 

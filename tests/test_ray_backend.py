@@ -18,6 +18,7 @@ import yaml
 from conftest import make_block, requires_bwrap, write_task
 from job_compare import job_differences
 from ray_cluster import LocalRayCluster
+from s3_server import S3Env, s3_env_fixture, s3_server_fixture  # noqa: F401
 
 from trialbook.app.pipeline import run_block
 from trialbook.config import parse_config
@@ -158,6 +159,25 @@ def test_ray_job_gives_the_local_backends_results_byte_for_byte(cluster: LocalRa
     results["variants"]["nop"]["n_success"] = 1
     (remote.job_dir / "results.json").write_text(json.dumps(results, indent=2))
     assert [d.split(":")[0] for d in job_differences(local.job_dir, remote.job_dir)] == ["results.json"]
+
+
+def test_a_ray_jobs_trials_and_files_land_in_the_artifact_store(cluster: LocalRayCluster, s3_env: S3Env,
+                                                               tmp_path: Path) -> None:
+    """Ray and an S3 store together: trials run on the cluster's nodes, the driver uploads each as it
+    comes back (the store's per-trial hook), then the job's own files."""
+    bucket = s3_env.new_bucket()
+    root = make_block(tmp_path, tasks=["hello-world", "count-words"], variants=BOTH, execution=_ray(cluster),
+                      artifacts={"store": f"s3://{bucket}/runs"})
+    report = run_block(root / "config.yaml", "j")
+    assert report.outcome.status == "completed" and "store" not in report.step_errors, report.step_errors
+    keys = {k.split(f"{bucket}/runs/j/", 1)[1] for k in s3_env.objects(f"{bucket}/runs/j")}
+    local = trials(report.outcome.job_dir)
+    assert len(local) == 4 and all(r["extra"]["execution"]["backend"] == "ray" for r in local.values())
+    for name in local:
+        assert {f"{name}/trial.json", f"{name}/.trialbook-manifest.json"} <= keys, sorted(keys)
+    assert "results.json" in keys
+    stored = s3_env.fs().cat_file(f"{bucket}/runs/j/results.json")
+    assert stored == (report.outcome.job_dir / "results.json").read_bytes()
 
 
 def test_a_trial_no_node_can_hold_fails_the_job_before_it_starts(cluster: LocalRayCluster, tmp_path: Path) -> None:

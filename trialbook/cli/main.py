@@ -68,6 +68,7 @@ def build_app(modules: list[str] | None = None) -> typer.Typer:
         """Run agents on tasks, record every trial, and turn the tree into scores and data."""
 
     _hide_flag_types()
+    _no_adapter_for_none()
     for name in modules or COMMAND_MODULES:
         importlib.import_module(f"trialbook.cli.{name}").register(new)
     _add_examples(new)
@@ -102,6 +103,32 @@ def _hide_flag_types() -> None:
 
     display_type_rich._trialbook = True  # type: ignore[attr-defined]
     option_class.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+def _no_adapter_for_none() -> None:
+    """An option left unset (None) is passed on as None without building typer's pydantic adapter.
+
+    typer (>= 0.26) coerces every parameter value through a pydantic ``TypeAdapter`` built on
+    first use, which imports pydantic: about half the start-up of ``trialbook show --last``,
+    whose options are all unset. Its coercion of None is None (``RuntimeParam.coerce``), so
+    returning None before building the adapter changes nothing else; the required-value check
+    and the callback still run. Patched on ``typer.core._TyperParameter.process_value``,
+    when present (else typer's own path runs); checked by a test.
+    """
+    parameter_class = getattr(typer.core, "_TyperParameter", None)
+    original = getattr(parameter_class, "process_value", None)
+    if original is None or getattr(original, "_trialbook", False):
+        return
+
+    def process_value(self: typer.core._TyperParameter, ctx: typer.core._click.Context, value: object) -> object:
+        if value is not None or self.multiple or self.nargs == -1:
+            return original(self, ctx, value)
+        if self.required and self.value_is_missing(value):
+            raise typer.core._click.exceptions.MissingParameter(ctx=ctx, param=self)
+        return self.callback(ctx, self, value) if self.callback is not None else value
+
+    process_value._trialbook = True  # type: ignore[attr-defined]
+    parameter_class.process_value = process_value  # type: ignore[union-attr]
 
 
 def _print_version(value: bool) -> None:

@@ -38,6 +38,7 @@ from trialbook.sft.render import (
     Chunk,
     openai_chunks,
 )
+from trialbook.sft.token_cache import TokenCache, text_key
 
 DEFAULT_TOKENIZER = "o200k_base"
 HF_PREFIX = "hf:"
@@ -100,12 +101,14 @@ class TokenCounter:
         return self.engine.count(texts, threads)
 
     def count_examples(
-        self, examples: Sequence[tuple[list[Message], list[dict[str, Any]] | None]], threads: int = 1
+        self, examples: Sequence[tuple[list[Message], list[dict[str, Any]] | None]], threads: int = 1,
+        store: TokenCache | None = None,
     ) -> list[int]:
         """Token count of each ``(messages, tools)`` example as rendered by this tokenizer's format.
 
         All chunks not already cached go to the engine in one batch (``threads`` > 1 lets it
-        use several cores); prompt chunks (system, tools, user) are cached across calls.
+        use several cores); prompt chunks (system, tools, user) are cached across calls, and
+        every chunk's count in ``store`` (persistent, by content hash) when given.
         """
         cache = self._cache
         rendered = [self.render(messages, tools) for messages, tools in examples]
@@ -114,7 +117,10 @@ class TokenCounter:
             for text, _ in chunks:
                 if text not in cache:
                     pending[text] = None
-        fresh = dict(zip(pending, self.engine.count(list(pending), threads), strict=True))
+        if store is None:
+            fresh = dict(zip(pending, self.engine.count(list(pending), threads), strict=True))
+        else:
+            fresh = self._count_with_store(list(pending), threads, store)
         totals = []
         for (messages, _), chunks in zip(examples, rendered, strict=True):
             total = self.per_example + self.per_message * len(messages)
@@ -129,6 +135,17 @@ class TokenCounter:
                 total += count
             totals.append(total)
         return totals
+
+    def _count_with_store(self, texts: list[str], threads: int, store: TokenCache) -> dict[str, int]:
+        """Counts of ``texts``: those ``store`` knows, the rest from the engine (then added to it)."""
+        keys = [text_key(self.name, t) for t in texts]
+        known = store.lookup(keys)
+        todo = [i for i, k in enumerate(keys) if k not in known]
+        counted = self.engine.count([texts[i] for i in todo], threads) if todo else []
+        store.add((keys[i], n) for i, n in zip(todo, counted, strict=True))
+        out = {t: known[k] for t, k in zip(texts, keys, strict=True) if k in known}
+        out.update((texts[i], n) for i, n in zip(todo, counted, strict=True))
+        return out
 
     def count_example(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> int:
         """Token count of one example (prefer :meth:`count_examples` for many)."""

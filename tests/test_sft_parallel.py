@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -13,13 +14,11 @@ import pytest
 
 from trialbook.errors import ConfigError
 from trialbook.sft import ConvertOptions, get_tokenizer
-from trialbook.sft.job import JobInputs, convert_job
-from trialbook.sft.parallel import parallel_parts
-from trialbook.sources import open_source
+from trialbook.sft.job import convert_job
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OUTPUTS = ("im.jsonl", "lf.json", "lf.stats.json", "dataset_info.json", "lf_train.yaml")  # the last names its dir
-WORDS = "the parser drops a trailing newline so we patch the tokenizer and rerun pytest until it passes".split()
+WORDS = ["the", "parser", "drops", "a", "trailing", "newline", "so", "we", "patch", "the", "tokenizer", "and", "rerun", "pytest", "until", "it", "passes"]
 
 
 def _trajectory(rng: random.Random, task: str) -> dict:
@@ -73,13 +72,27 @@ def _bytes(out: Path) -> dict[str, bytes]:
     return {name: (out / name).read_bytes().replace(str(out).encode(), b"OUT") for name in OUTPUTS}
 
 
+#: The parallel conversion runs in a fresh process: this one may have threads (other tests'),
+#: and conversion then (rightly) stays in one process. It checks that it really splits.
+_PARALLEL = """
+import sys, threading
+from pathlib import Path
+from trialbook.sft import ConvertOptions
+from trialbook.sft.job import JobInputs, convert_job
+from trialbook.sft.parallel import parallel_parts
+from trialbook.sources import open_source
+job, out = Path(sys.argv[1]), Path(sys.argv[2])
+assert threading.active_count() == 1
+assert len(parallel_parts(JobInputs(open_source(job)[0]), 3)) > 1
+convert_job(job, out=out, options=ConvertOptions(per_task_cap=2, max_tokens=400, tokenizer="o200k_base"), workers=3)
+"""
+
+
 def test_workers_write_the_same_bytes_as_one_process(tmp_path: Path) -> None:
     job = make_job(tmp_path)
-    assert threading.active_count() == 1  # else conversion would (rightly) stay in one process
-    assert len(parallel_parts(JobInputs(open_source(job)[0]), 3)) > 1  # the conversion below is split
     options = ConvertOptions(per_task_cap=2, max_tokens=400, tokenizer="o200k_base")
     [one] = convert_job(job, out=tmp_path / "one", options=options, workers=1)
-    [three] = convert_job(job, out=tmp_path / "three", options=options, workers=3)
+    subprocess.run([sys.executable, "-c", _PARALLEL, str(job), str(tmp_path / "three")], check=True)
     assert _bytes(tmp_path / "one") == _bytes(tmp_path / "three")
     stats = one.stats
     assert stats["trajectories"]["in"] == 71 and 0 < one.kept < 71  # the cancelled trial is no input

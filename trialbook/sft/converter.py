@@ -143,7 +143,7 @@ class Converter:
         stats.conversion["tools_inferred"] += conv.tools_inferred
         stats.conversion["untrained_assistant_messages"] += conv.untrained_assistant
         stats.conversion["empty_assistant_dropped"] += conv.empty_assistant_dropped
-        example, notes = to_sharegpt(conv.messages, conv.tools)
+        example, notes = to_sharegpt(conv.messages, conv.tools, conv.parsed_arguments)
         record = {
             "id": item.id,
             "job": item.job,

@@ -1,4 +1,4 @@
-"""A persistent cache of token counts, keyed by the SHA-256 of the tokenizer's name and the text.
+"""A persistent cache of token counts, keyed by the SHA-256 of the tokenizer and the example's text.
 
 Exact tokenization is most of a conversion's CPU time; a re-conversion (new filters, a
 resumed run, a second job sharing prompts) counts the same texts again. The counts live in a
@@ -22,7 +22,8 @@ _BATCH = 500
 
 
 def text_key(tokenizer: str, text: str) -> bytes:
-    """The cache key of ``text`` under ``tokenizer``: SHA-256 of both (16 bytes kept)."""
+    """The cache key of ``text`` (an example's messages and tools as JSON) under ``tokenizer`` (its
+    name and what identifies its files): SHA-256 of both, 16 bytes kept."""
     h = hashlib.sha256(tokenizer.encode())
     h.update(b"\0")
     h.update(text.encode("utf-8", "surrogatepass"))

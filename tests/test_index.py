@@ -421,3 +421,32 @@ def test_unchanged_job_only_when_a_refresh_would_change_nothing(tmp_path: Path) 
     assert unchanged_job(db, job) is None
     assert unchanged_job(db, tmp_path) is None  # not an indexed job
     assert unchanged_job(tmp_path / "missing.db", job) is None
+
+
+def test_block_settings_are_remembered_until_config_changes(tmp_path: Path) -> None:
+    """The jobs dir and roots a block's config names are remembered (so ``show`` skips validating the
+    config), and a changed config.yaml is read again."""
+    import yaml
+    from conftest import make_block
+
+    from trialbook.index.locate import block_jobs_dir, block_roots
+    from trialbook.layout.paths import BlockPaths
+
+    root = make_block(tmp_path)
+    block = BlockPaths(root)
+    old = time.time() - 30
+    os.utime(block.config, (old, old))
+    assert block_jobs_dir(block) == (root / "artifacts" / "jobs").resolve()
+    assert (root / ".trialbook" / "index-settings.json").is_file()
+    assert block_jobs_dir(block) == (root / "artifacts" / "jobs").resolve()  # from the remembered settings
+    config = yaml.safe_load(block.config.read_text())
+    config.setdefault("runtime_info", {}).setdefault("output", {})["eval_results_dir"] = "artifacts/other"
+    config["index"] = {"roots": ["../elsewhere"]}
+    block.config.write_text(yaml.safe_dump(config))
+    os.utime(block.config, (old + 1, old + 1))  # same size is possible: the mtime alone must tell
+    assert block_jobs_dir(block) == (root / "artifacts" / "other").resolve()
+    assert [r.path for r in block_roots(block)] == [(root / "artifacts" / "other").resolve(),
+                                                    (root / ".." / "elsewhere").resolve()]
+    block.config.write_text("kind: [not valid")
+    with pytest.warns(UserWarning):
+        assert block_jobs_dir(block) == block.jobs  # a broken config is reported, never remembered

@@ -106,14 +106,16 @@ def _hide_flag_types() -> None:
 
 
 def _no_adapter_for_none() -> None:
-    """An option left unset (None) is passed on as None without building typer's pydantic adapter.
+    """An option left unset (None), or a plain ``str`` one given a string, is passed on without
+    building typer's pydantic adapter.
 
     typer (>= 0.26) coerces every parameter value through a pydantic ``TypeAdapter`` built on
     first use, which imports pydantic: about half the start-up of ``trialbook show --last``,
-    whose options are all unset. Its coercion of None is None (``RuntimeParam.coerce``), so
-    returning None before building the adapter changes nothing else; the required-value check
-    and the callback still run. Patched on ``typer.core._TyperParameter.process_value``,
-    when present (else typer's own path runs); checked by a test.
+    whose options are all unset. Its coercion of None is None (``RuntimeParam.coerce``) and of a
+    string for a ``str`` parameter without a parser is that string, so skipping the adapter
+    there changes nothing else; the required-value check and the callback still run. Patched
+    on ``typer.core._TyperParameter.process_value``, when present (else typer's own path
+    runs); checked by a test.
     """
     parameter_class = getattr(typer.core, "_TyperParameter", None)
     original = getattr(parameter_class, "process_value", None)
@@ -121,7 +123,7 @@ def _no_adapter_for_none() -> None:
         return
 
     def process_value(self: typer.core._TyperParameter, ctx: typer.core._click.Context, value: object) -> object:
-        if value is not None or self.multiple or self.nargs == -1:
+        if self.multiple or self.nargs == -1 or not (value is None or (type(value) is str and _plain_str(self))):
             return original(self, ctx, value)
         if self.required and self.value_is_missing(value):
             raise typer.core._click.exceptions.MissingParameter(ctx=ctx, param=self)
@@ -129,6 +131,13 @@ def _no_adapter_for_none() -> None:
 
     process_value._trialbook = True  # type: ignore[attr-defined]
     parameter_class.process_value = process_value  # type: ignore[union-attr]
+
+
+def _plain_str(param: typer.core._TyperParameter) -> bool:
+    """The parameter is annotated ``str``, with no custom parser (its coercion of a string is that string)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    info = getattr(descriptor, "parameter_info", None)
+    return getattr(descriptor, "annotation", None) is str and getattr(info, "parser", 0) is None
 
 
 def _print_version(value: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -157,7 +158,8 @@ class Converter:
             "meta": {"source_layout": item.layout, "trial_path": item.trial_path, "converter_version": CONVERTER_VERSION},
         }
         trainable = training_messages(conv.messages)
-        names = tuple(c["function"]["name"] for m in trainable for c in m.get("tool_calls") or ())
+        # interned: a candidate lives until the end, and the same few names repeat in every example
+        names = tuple(sys.intern(c["function"]["name"]) for m in trainable for c in m.get("tool_calls") or ())
         facts = ExampleFacts(
             task=item.task,
             variant=item.variant,

@@ -134,3 +134,31 @@ def test_conversion_without_token_counts(tmp_path: Path) -> None:
     assert result.kept > 0 and (tmp_path / "o" / "lf.json").read_bytes().startswith(b"[\n{")
     with pytest.raises(ConfigError, match="max_tokens needs a tokenizer"):
         ConvertOptions(tokenizer="none", max_tokens=100)
+
+
+def test_a_duplicate_example_is_counted_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Token counts are needed for the kept examples only: of two identical examples one is dropped,
+    so the second is not counted again (its count is the first's)."""
+    from trialbook.model.trajectory import parse_trajectory
+    from trialbook.sft import SftInput, convert
+
+    counter = get_tokenizer("o200k_base")
+    counted: list[int] = []
+    real = counter.engine.count
+    monkeypatch.setattr(counter.engine, "count", lambda texts, threads=1: counted.append(len(texts)) or real(texts))
+    traj = parse_trajectory(_trajectory(random.Random(5), "t"))
+
+    def item(i: int) -> SftInput:
+        return SftInput(id=f"j/t__v__{i}", job="j", task="t", variant="v", attempt=i, score=1.0, resolved=True,
+                        layout="native", trial_path=f"t__v__{i}", trajectory=traj)
+
+    options = ConvertOptions(batch_size=1)  # one example per batch: no batch-level sharing of texts
+    counter._cache.clear()
+    one = convert([item(1)], tmp_path / "one", options)
+    once = sum(counted)
+    counted.clear()
+    counter._cache.clear()
+    two = convert([item(1), item(2)], tmp_path / "two", options)
+    assert once > 0 and sum(counted) == once
+    assert two.stats["trajectories"]["dropped"]["duplicate"] == 1
+    assert two.stats["tokens"]["total"] == one.stats["tokens"]["total"]

@@ -91,7 +91,8 @@ def _block_settings(block: BlockPaths) -> dict[str, Any]:
     if key is not None:
         try:
             cached = orjson.loads(cache.read_bytes())
-            if isinstance(cached, dict) and cached.get("key") == key:
+            if (isinstance(cached, dict) and cached.get("key") == key and isinstance(cached.get("jobs_dir"), str)
+                    and isinstance(cached.get("roots"), list) and all(isinstance(r, str) for r in cached["roots"])):
                 return cached
         except (OSError, orjson.JSONDecodeError):
             pass
@@ -104,7 +105,8 @@ def _block_settings(block: BlockPaths) -> dict[str, Any]:
         roots.append(str(path if path.is_absolute() else (block.root / path).resolve()))
     settings = {"key": key, "jobs_dir": str(config.output_dir(block.root)), "roots": roots}
     # not remembered when config.yaml was written within the last seconds (it may still be changing)
-    if key is not None and key == _config_key(block) and os.stat(block.config).st_mtime_ns < time.time_ns() - 2_000_000_000:
+    settled = key is not None and key == _config_key(block) and key[4] < time.time_ns() - 2_000_000_000
+    if settled:
         try:
             cache.parent.mkdir(exist_ok=True)
             atomic_write_text(cache, orjson.dumps(settings).decode())

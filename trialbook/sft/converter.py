@@ -121,6 +121,9 @@ class Converter:
         self.store = store
         self.candidates: list[Candidate] = []
         self._pending: list[tuple[Candidate, list[dict[str, Any]], list[dict[str, Any]]]] = []
+        #: Counts by (messages digest, tools digest): a duplicate example (the same messages and
+        #: tools, so the same count) is counted once; only one of them is kept anyway.
+        self._counted: dict[tuple[bytes, bytes], int] = {}
 
     def add(self, item: SftInput) -> None:
         """Filter and convert one input; its token count is filled in when the batch is flushed."""
@@ -197,10 +200,14 @@ class Converter:
         if self.counter is None:  # tokenizer "none": nothing needs a count
             counts = [0] * len(self._pending)
         else:
-            counts = self.counter.count_examples(
-                [(messages, tools) for _, messages, tools in self._pending], threads=self.options.token_threads,
-                store=self.store,
-            )
+            keys = [(c.digest, hashlib.blake2b(dumps_json(tools), digest_size=16).digest())
+                    for c, _, tools in self._pending]
+            todo = {k: (messages, tools) for k, (_, messages, tools) in zip(keys, self._pending, strict=True)
+                    if k not in self._counted}
+            fresh = self.counter.count_examples(list(todo.values()), threads=self.options.token_threads,
+                                                store=self.store) if todo else []
+            self._counted.update(zip(todo, fresh, strict=True))
+            counts = [self._counted[k] for k in keys]
         for (candidate, _, _), tokens in zip(self._pending, counts, strict=True):
             candidate.facts.tokens = tokens
             self.candidates.append(candidate)

@@ -1,29 +1,40 @@
-"""Benchmark SFT conversion on synthetic agent trajectories (default 10,000, tens of KB each).
+"""Benchmark SFT conversion of a job: throughput per core, peak memory at two input sizes, workers.
 
 The input is realistic in shape: a shared system prompt and tool list per variant, a task
 instruction per task, then 12-40 agent steps with reasoning, shell/edit tool calls (some
 parallel) and outputs cut from real source files (the Python standard library), so tokens
-per byte are those of code and logs. The timed pipeline is everything after the bytes are
-in memory: JSON parsing, ATIF validation, conversion, token counting and writing.
+per byte are those of code and logs. It is written as a native job (``trial.json`` and
+``agent/trajectory.json`` per trial), and each conversion runs ``convert_job`` in a fresh
+process, as ``trialbook convert`` does: reading, ATIF validation, conversion, token counting
+and writing are all timed. For each size it measures, in turn:
 
-Usage: python benchmarks/sft_bench.py [--n 10000] [--threads 1] [--tokenizer o200k_base] [--out DIR]
+1. no exact tokenization (tokenizer ``none``), 1 process and ``--workers`` processes;
+2. exact tokenization (``--tokenizer``), 1 process and ``--workers`` processes;
+3. the same again with the token-count cache filled by a first run (a re-conversion).
+
+CPU seconds are those of the conversion in the converting process and its workers (start-up
+and imports excluded; MB per CPU-second is a per-core figure whatever the load); peak RSS is
+the largest of those processes, measured in a separate run of the same conversion.
+
+Usage: python benchmarks/sft_bench.py [--sizes 1000,4000] [--workers 2] [--tokenizer o200k_base] [--dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import shutil
+import subprocess
+import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-
-from trialbook.model.trajectory import parse_trajectory
-from trialbook.sft import ConvertOptions, SftInput, convert
 
 TOOLS = [
     {
@@ -123,73 +134,112 @@ class Generator:
         return orjson.dumps(data)
 
 
-def generate(n: int, seed: int) -> list[tuple[str, str, int, float, bytes]]:
-    """``n`` trajectories as (task, variant, attempt, score, JSON bytes): 2 variants x 5 attempts per task."""
+def write_job(root: Path, n: int, seed: int) -> tuple[Path, int]:
+    """A native job of ``n`` trials (2 variants x 5 attempts per task); returns it and its trajectory bytes."""
     gen = Generator(seed)
-    out = []
+    job = root / "jobs" / "bench"
+    job.mkdir(parents=True)
+    (job / "config.yaml").write_text("name: bench\n")
+    (job / "results.json").write_text(json.dumps({"job": "bench", "status": "completed",
+                                                  "started_at": "2025-11-21T17:00:00Z"}))
+    size = 0
     for index in range(n):
         task, rest = divmod(index, 10)
         variant, attempt = ("v1", "v2")[rest // 5], rest % 5 + 1
-        score = 1.0 if gen.rng.random() < 0.4 else 0.0
-        out.append((f"task-{task:05d}", variant, attempt, score, gen.trajectory(task, variant)))
-    return out
+        reward = 1.0 if gen.rng.random() < 0.4 else 0.0
+        name = f"task-{task:05d}__{variant}__{attempt}"
+        trial = job / name
+        (trial / "agent").mkdir(parents=True)
+        (trial / "trial.json").write_text(json.dumps({
+            "schema": "trialbook.trial/1", "trial_name": name, "job": "bench", "task": f"task-{task:05d}",
+            "variant": variant, "agent": "bench-agent", "model": "qwen3-coder", "attempt": attempt,
+            "status": "finished", "outcome": "resolved" if reward else "unresolved", "reward": reward}))
+        raw = gen.trajectory(task, variant)
+        (trial / "agent" / "trajectory.json").write_bytes(raw)
+        size += len(raw)
+    return job, size
 
 
-def inputs(items: list[tuple[str, str, int, float, bytes]]) -> Iterator[SftInput]:
-    """Parse and validate each trajectory lazily, as a job reader would."""
-    for task, variant, attempt, score, raw in items:
-        trial = f"{task}__{variant}__{attempt}"
-        yield SftInput(
-            id=trial,
-            job="bench",
-            task=task,
-            variant=variant,
-            attempt=attempt,
-            score=score,
-            resolved=score == 1.0,
-            layout="native",
-            trial_path=f"artifacts/jobs/bench/{trial}",
-            trajectory=parse_trajectory(orjson.loads(raw)),
-        )
+#: Runs in a fresh process: one conversion, its figures as JSON on stdout.
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from trialbook.sft import ConvertOptions
+from trialbook.sft.job import convert_job
+from trialbook.sft.tokens import get_tokenizer
+job, out, tokenizer, workers, cache = sys.argv[1:6]
+if tokenizer != "none":
+    get_tokenizer(tokenizer)  # loading the rank file is start-up, not conversion
+def cpu():
+    return sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+t, c = time.perf_counter(), cpu()
+[r] = convert_job(Path(job), out=Path(out), options=ConvertOptions(tokenizer=tokenizer), overwrite=True,
+                  workers=int(workers), token_cache=Path(cache) if cache else None)
+wall, c = time.perf_counter() - t, cpu() - c
+print(json.dumps({"wall_s": wall, "cpu_s": c, "kept": r.kept, "tokens": r.stats["tokens"]["total"]}))
+"""
+
+
+def run_one(job: Path, out: Path, tokenizer: str, workers: int, cache: Path | None) -> dict[str, Any]:
+    """One conversion in a fresh process: wall and CPU seconds of the conversion (its workers
+    included, the interpreter's start-up and imports not)."""
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(job), str(out), tokenizer, str(workers),
+                           str(cache or "")], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.splitlines()[0])
+
+
+def _rss_alone(job: Path, out: Path, tokenizer: str, workers: int) -> float:
+    """Peak RSS of one conversion measured on its own (ru_maxrss of children is a running maximum)."""
+    code = _CHILD + "\nimport resource as r; print(r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024, " \
+                    "r.getrusage(r.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    proc = subprocess.run([sys.executable, "-c", code, str(job), str(out), tokenizer, str(workers), ""],
+                          capture_output=True, text=True, check=True)
+    own, children = map(float, proc.stdout.splitlines()[-1].split())
+    return max(own, children)
 
 
 def main() -> None:
-    """Generate, convert, and print throughput."""
+    """Generate each size, convert it in every mode, and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="number of trajectories")
-    parser.add_argument("--threads", type=int, default=1, help="token-counting threads")
+    parser.add_argument("--sizes", default="1000,4000", help="numbers of trajectories, comma-separated")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes of the parallel runs")
     parser.add_argument("--tokenizer", default="o200k_base")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default: a temp dir)")
+    parser.add_argument("--dir", type=Path, default=None, help="where to generate (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
-    started = time.perf_counter()
-    items = generate(args.n, args.seed)
-    size = sum(len(item[4]) for item in items)
-    print(f"generated {args.n} trajectories, {size / 1e6:.1f} MB, {size / args.n / 1e3:.1f} KB each "
-          f"({time.perf_counter() - started:.1f}s)")
-
-    started = time.process_time()
-    for _ in inputs(items):
-        pass
-    parse_s = time.process_time() - started
-    print(f"parse + validate only: {parse_s:.2f}s CPU, {size / 1e6 / parse_s:.1f} MB/s")
-
-    options = ConvertOptions(tokenizer=args.tokenizer, token_threads=args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp) / "sft"
-        convert([], Path(tmp) / "warmup", options)  # load the tokenizer outside the timing
-        started, cpu_started = time.perf_counter(), time.process_time()
-        result = convert(inputs(items), out, options, dataset_name="bench")
-        total_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
-        written = sum(p.stat().st_size for p in (result.im_path, result.lf_path, result.stats_path))
-    print(f"kept {result.kept}/{result.trajectories_in}, dropped {dict((k, v) for k, v in result.dropped.items() if v)}")
-    print(f"tokens: total {result.stats['tokens']['total']}, mean {result.stats['tokens']['mean']} ({args.tokenizer})")
-    print(f"wrote {written / 1e6:.1f} MB")
-    print(f"full pipeline: {total_s:.2f}s wall, {args.n / total_s:.0f} trajectories/s, {size / 1e6 / total_s:.1f} MB/s of input "
-          f"(token threads: {args.threads})")
-    print(f"CPU time: {cpu_s:.2f}s, {size / 1e6 / cpu_s:.1f} MB/s of input per CPU-second (all threads; "
-          "the wall figure also reflects other load on the machine)")
+    results: list[dict[str, Any]] = []
+    base = Path(tempfile.mkdtemp(prefix="tb-sft-bench-", dir=args.dir))
+    try:
+        for n in (int(x) for x in args.sizes.split(",")):
+            t = time.perf_counter()
+            job, size = write_job(base / f"n{n}", n, args.seed)
+            mb = size / 1e6
+            print(f"{n} trajectories, {mb:.1f} MB ({size / n / 1e3:.1f} KB each), written in "
+                  f"{time.perf_counter() - t:.1f}s", flush=True)
+            cache = base / f"n{n}" / "token-counts.sqlite"
+            modes = [("none", 1, None), ("none", args.workers, None), (args.tokenizer, 1, None),
+                     (args.tokenizer, args.workers, None), (args.tokenizer, 1, cache), (args.tokenizer, 1, cache)]
+            for i, (tokenizer, workers, store) in enumerate(modes):
+                label = f"{tokenizer:>11} x{workers}" + (" cache " + ("cold" if i == 4 else "warm") if store else "")
+                f = run_one(job, base / f"n{n}" / "out", tokenizer, workers, store)
+                f["peak_rss_mb"] = _rss_alone(job, base / f"n{n}" / "rss", tokenizer, workers) if i < 4 else None
+                row = {"n": n, "mb": round(mb, 1), "mode": label.strip(), "wall_s": round(f["wall_s"], 2),
+                       "cpu_s": round(f["cpu_s"], 2), "mb_per_cpu_s": round(mb / f["cpu_s"], 1),
+                       "mb_per_wall_s": round(mb / f["wall_s"], 1), "peak_rss_mb": f["peak_rss_mb"] and round(f["peak_rss_mb"]),
+                       "kept": f["kept"], "tokens": f["tokens"]}
+                results.append(row)
+                rss = f"peak RSS {row['peak_rss_mb']} MB" if row["peak_rss_mb"] else ""
+                print(f"  {label:32} {row['wall_s']:7.2f}s wall {row['cpu_s']:7.2f}s CPU  "
+                      f"{row['mb_per_cpu_s']:6.1f} MB/CPU-s {row['mb_per_wall_s']:6.1f} MB/s  {rss}", flush=True)
+            shutil.rmtree(base / f"n{n}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    print("targets: >= 50 MB per CPU-second without exact tokenization; peak RSS < 300 MB at every size")
 
 
 if __name__ == "__main__":

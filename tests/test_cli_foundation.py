@@ -134,3 +134,31 @@ def test_script_wrappers_say_when_trialbook_is_not_on_path(tmp_path: Path) -> No
     works = subprocess.run(["bash", str(tmp_path / "b" / "scripts" / "clean.sh"), "--dry-run"], capture_output=True,
                            text=True, env={"PATH": "/usr/bin:/bin", "TRIALBOOK": str(Path(sys.executable).parent / "trialbook")})
     assert works.returncode == 0, works.stderr
+
+
+def test_help_lists_every_command_without_importing_them() -> None:
+    """``trialbook --help`` is built from COMMAND_HELP: the same listing as the full app's, and
+    no command module imported."""
+    import inspect
+
+    import typer.main
+    from typer.testing import CliRunner
+
+    from trialbook.cli.main import COMMAND_HELP, COMMANDS, build_app, listing_app
+
+    full = build_app()
+    commands = typer.main.get_command(full).commands
+    assert set(COMMAND_HELP) == set(COMMANDS) == set(commands)
+    for name, command in commands.items():
+        first = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
+        assert COMMAND_HELP[name] == first, name
+    runner = CliRunner()
+    env = {"COLUMNS": "120"}
+    expected = runner.invoke(full, ["--help"], prog_name="trialbook", env=env)
+    listed = runner.invoke(listing_app(), ["--help"], prog_name="trialbook", env=env)
+    assert listed.exit_code == expected.exit_code == 0 and listed.output == expected.output
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "trialbook.cli.main", "--help"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and "schema" in res.stdout and "analyze-job" in res.stdout
+    imported = {line.rpartition("|")[2].strip() for line in res.stderr.splitlines() if line.startswith("import time:")}
+    assert "typer" in imported and not {f"trialbook.cli.{m}" for m in COMMANDS.values()} & imported

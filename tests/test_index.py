@@ -386,3 +386,67 @@ def test_corrupt_index_is_rebuilt_by_list(tmp_path: Path) -> None:
     res = tb("list", "--json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "rebuilding" in res.stderr and json.loads(res.stdout)[0]["job_name"] == "handjob"
+
+
+def test_unchanged_job_only_when_a_refresh_would_change_nothing(tmp_path: Path) -> None:
+    """The read-only check ``show`` makes before refreshing a job: it answers the job's name only
+    when the stored signatures still hold, and None (refresh) for any change a refresh would see."""
+    from trialbook.index.freshness import unchanged_job
+
+    jobs = tmp_path / "jobs"
+    shutil.copytree(FIXTURES / "harbor" / "jobs", jobs)
+    old = time.time() - 30  # outside the racy window, as files written before the last reindex
+    for p in [jobs, *jobs.rglob("*")]:
+        os.utime(p, (old, old), follow_symlinks=False)
+    db = tmp_path / "index.db"
+    reindex(db, [RootSpec(jobs, "harbor")])
+    job = next(p for p in sorted(jobs.iterdir()) if p.is_dir())
+    name = unchanged_job(db, job)
+    assert name == rows(db, "SELECT job_name FROM all_jobs WHERE job_dir = ?", (str(job),))[0][0]
+    (job / "summary.json").write_text("{}")  # derived beside the job (the dir's mtime moves): still unchanged
+    assert unchanged_job(db, job) == name
+    (job / ".notes").write_text("x")  # a new job-level file of a Harbor job: refresh
+    assert unchanged_job(db, job) is None
+    (job / ".notes").unlink()
+    assert unchanged_job(db, job) == name
+    trial = next(p for p in sorted(job.iterdir()) if p.is_dir())
+    result = trial / "result.json"
+    before = result.read_bytes()
+    result.write_bytes(before + b" ")  # a trial's record rewritten: refresh
+    assert unchanged_job(db, job) is None
+    result.write_bytes(before)
+    os.utime(result, (old, old))
+    assert unchanged_job(db, job) == name  # the same bytes and times again
+    shutil.copytree(trial, job / "zz-new-trial")  # a new trial: refresh
+    assert unchanged_job(db, job) is None
+    assert unchanged_job(db, tmp_path) is None  # not an indexed job
+    assert unchanged_job(tmp_path / "missing.db", job) is None
+
+
+def test_block_settings_are_remembered_until_config_changes(tmp_path: Path) -> None:
+    """The jobs dir and roots a block's config names are remembered (so ``show`` skips validating the
+    config), and a changed config.yaml is read again."""
+    import yaml
+    from conftest import make_block
+
+    from trialbook.index.locate import block_jobs_dir, block_roots
+    from trialbook.layout.paths import BlockPaths
+
+    root = make_block(tmp_path)
+    block = BlockPaths(root)
+    old = time.time() - 30
+    os.utime(block.config, (old, old))
+    assert block_jobs_dir(block) == (root / "artifacts" / "jobs").resolve()
+    assert (root / ".trialbook" / "index-settings.json").is_file()
+    assert block_jobs_dir(block) == (root / "artifacts" / "jobs").resolve()  # from the remembered settings
+    config = yaml.safe_load(block.config.read_text())
+    config.setdefault("runtime_info", {}).setdefault("output", {})["eval_results_dir"] = "artifacts/other"
+    config["index"] = {"roots": ["../elsewhere"]}
+    block.config.write_text(yaml.safe_dump(config))
+    os.utime(block.config, (old + 1, old + 1))  # same size is possible: the mtime alone must tell
+    assert block_jobs_dir(block) == (root / "artifacts" / "other").resolve()
+    assert [r.path for r in block_roots(block)] == [(root / "artifacts" / "other").resolve(),
+                                                    (root / ".." / "elsewhere").resolve()]
+    block.config.write_text("kind: [not valid")
+    with pytest.warns(UserWarning):
+        assert block_jobs_dir(block) == block.jobs  # a broken config is reported, never remembered

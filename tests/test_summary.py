@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -100,6 +101,41 @@ def test_show_cli_json_and_last(demo: Path) -> None:
     people = subprocess.run([sys.executable, "-m", "trialbook.cli.main", "show", "demo"], cwd=demo,
                             capture_output=True, text=True)
     assert people.returncode == 0 and "oracle" in people.stdout and "pass@3" in people.stdout
+
+
+#: What ``show --last`` on an up-to-date index must not import (it only reads the index): the
+#: pydantic models (config, trials, trajectories, typer's adapters), the readers, the reindex,
+#: the gateway's LiteLLM, rich's progress display, the writer lock.
+NOT_FOR_SHOW = ("pydantic", "litellm", "rich.progress", "filelock", "trialbook.config", "trialbook.sources.base",
+                "trialbook.sources.registry", "trialbook.sources.native", "trialbook.sources.harbor",
+                "trialbook.sources.velora", "trialbook.model.trial", "trialbook.model.trajectory",
+                "trialbook.model.job_files", "trialbook.index.reindex", "trialbook.index.jobread",
+                "trialbook.run")
+
+
+def _imported(stderr: str) -> set[str]:
+    return {line.rpartition("|")[2].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_show_last_imports_only_what_it_uses(demo: Path) -> None:
+    """A structure test, not a timing one: ``show --last --json`` of a job the index holds up to date
+    reads the index and imports none of the heavy modules (see NOT_FOR_SHOW)."""
+    time.sleep(2.1)  # the run's files (config.yaml's status included) leave the racy window
+    cmd = [sys.executable, "-m", "trialbook.cli.main", "show", "--last", "--json", "--no-write"]
+    first = subprocess.run(cmd, cwd=demo, capture_output=True, text=True)  # brings the index up to date
+    assert first.returncode == 0, first.stderr
+    for args in (cmd[1:], [*cmd[1:4], "demo", *cmd[5:]]):  # --last, then the job by name
+        res = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=demo, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        imported = _imported(res.stderr)
+        assert "trialbook.index.queries" in imported and "typer" in imported  # the check sees the imports
+        heavy = sorted(m for m in imported if any(m == h or m.startswith(h + ".") for h in NOT_FOR_SHOW))
+        assert not heavy, f"{' '.join(args[2:])} imported {heavy}"
+        a, b = json.loads(first.stdout), json.loads(res.stdout)
+        assert {**a, "generated_at": None} == {**b, "generated_at": None}
+    from trialbook.model.job_files import check_summary
+
+    check_summary(b)  # what show prints and writes without validating it keeps the schema
 
 
 def test_show_out_dir_for_read_only_source(tmp_path: Path) -> None:

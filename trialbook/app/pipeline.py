@@ -110,10 +110,13 @@ def preflight(setup: JobSetup) -> None:
     for variant in setup.config.variants:
         get_agent(variant.agent).preflight(variant)
     if setup.config.sft_conversion.enabled:
+        from trialbook.sft.convert import NO_TOKENIZER
         from trialbook.sft.job import options_from_config
         from trialbook.sft.tokens import get_tokenizer
 
-        get_tokenizer(options_from_config(setup.config.sft_conversion, setup.block.root).tokenizer)
+        tokenizer = options_from_config(setup.config.sft_conversion, setup.block.root).tokenizer
+        if tokenizer != NO_TOKENIZER:
+            get_tokenizer(tokenizer)
 
 
 def run_block(config_path: Path, job_name: str | None = None,

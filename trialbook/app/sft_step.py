@@ -16,7 +16,8 @@ def sft_step(setup: JobSetup, outcome: JobOutcome) -> dict[str, Any]:
     rel = cfg.runtime_info.output.sft_data_dir or "artifacts/sft_data"
     out = setup.block.root / rel / outcome.job_name
     [result] = convert_job(outcome.job_dir, layout="native", out=out,
-                           options=options_from_config(cfg.sft_conversion, setup.block.root), overwrite=True)
+                           options=options_from_config(cfg.sft_conversion, setup.block.root), overwrite=True,
+                           token_cache=setup.block.token_cache)
     return {"dir": str(result.out_dir), "train_config": str(result.train_config_path),
             "trajectories_in": result.trajectories_in,
             "kept": result.kept, "dropped": {k: v for k, v in result.dropped.items() if v}}

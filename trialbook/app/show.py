@@ -1,7 +1,8 @@
 """What ``trialbook show`` does: summarise a job and write summary.json / summary.md beside it.
 
 A job found by name or ``--last`` is first brought up to date in ``results/index.db``
-(only its changed trials are re-read) and summarised from the index, which is what makes
+(only its changed trials are re-read; when nothing changed, a read-only signature check
+says so without importing any reader) and summarised from the index, which is what makes
 ``show`` fast on large jobs. A path is read straight from its files, in any layout. The
 summary is written beside the job only when the job is trialbook's own (another harness's
 tree is left untouched unless ``write=True``), or into ``out`` when given.
@@ -16,11 +17,13 @@ from typing import Any
 
 from trialbook.errors import TrialbookError
 from trialbook.index.db import open_readonly
+from trialbook.index.freshness import unchanged_job
 from trialbook.index.locate import JobRef
 from trialbook.index.queries import summary_from_index
-from trialbook.index.reindex import refresh_job
 from trialbook.results.summary import summarize_job, summary_dir, write_summary
-from trialbook.sources.registry import get_reader, open_source
+
+# The readers (trialbook.sources.registry), trialbook.index.reindex and the pydantic models
+# they bring are imported below only where a job must be read from its files.
 
 
 @dataclass
@@ -35,7 +38,8 @@ class ShownSummary:
     not_written: str | None = None
 
 
-def _write(shown: ShownSummary, job_dir: Path, out: Path | None, write: bool | None) -> ShownSummary:
+def _write(shown: ShownSummary, job_dir: Path, out: Path | None, write: bool | None,
+           validate: bool = True) -> ShownSummary:
     """Write the summary: ``write=None`` writes into ``out`` or beside trialbook's own jobs only."""
     if write is False:
         return shown
@@ -46,7 +50,7 @@ def _write(shown: ShownSummary, job_dir: Path, out: Path | None, write: bool | N
         return shown
     target = out if out is not None else summary_dir(job_dir)
     try:
-        shown.written = list(write_summary(shown.summary, target))
+        shown.written = list(write_summary(shown.summary, target, validate=validate))
     except OSError as exc:
         shown.warnings.append(f"summary not written to {target} ({exc.strerror or exc}); "
                               "use --out DIR for a read-only source")
@@ -55,7 +59,11 @@ def _write(shown: ShownSummary, job_dir: Path, out: Path | None, write: bool | N
 
 def summary_via_index(ref: JobRef, db: Path) -> dict[str, Any]:
     """Refresh ``ref`` in the index at ``db`` and summarise it from the index rows."""
-    name = refresh_job(db, ref.job_dir, ref.layout)
+    name = unchanged_job(db, ref.job_dir)
+    if name is None:
+        from trialbook.index.reindex import refresh_job
+
+        name = refresh_job(db, ref.job_dir, ref.layout)
     if name is None:
         raise TrialbookError("job directory is gone", ref.job_dir)
     conn = open_readonly(db)
@@ -65,17 +73,23 @@ def summary_via_index(ref: JobRef, db: Path) -> dict[str, Any]:
         conn.close()
 
 
-def show_job(ref: JobRef, db: Path, *, out: Path | None = None, write: bool | None = None) -> ShownSummary:
-    """Summary of a named job, from the index when it can be used, else from the files."""
+def show_job(ref: JobRef, db: Path, *, out: Path | None = None, write: bool | None = None,
+             validate: bool = True) -> ShownSummary:
+    """Summary of a named job, from the index when it can be used, else from the files.
+
+    ``validate=False`` writes it without the schema check (see :func:`write_summary`).
+    """
     warnings: list[str] = []
     try:
         shown = ShownSummary(summary_via_index(ref, db), "index")
     except (OSError, sqlite3.Error) as exc:
         warnings.append(f"index {db} not usable ({exc}); summarised from the files")
+        from trialbook.sources.registry import get_reader
+
         job = get_reader(ref.layout).read_trials(ref.job_dir, None)
         shown = ShownSummary(summarize_job(job), "files")
     shown.warnings += warnings
-    return _write(shown, ref.job_dir, out, write)
+    return _write(shown, ref.job_dir, out, write, validate)
 
 
 def show_path(path: Path, *, layout: str | None = None, out: Path | None = None,
@@ -84,6 +98,8 @@ def show_path(path: Path, *, layout: str | None = None, out: Path | None = None,
 
     With ``out``, one job's files go into ``out`` itself and several jobs' into ``out/<job>``.
     """
+    from trialbook.sources.registry import open_source
+
     jobs = open_source(path, layout)
     if not jobs:
         raise TrialbookError("no job found here", path, not_found=True)

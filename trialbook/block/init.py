@@ -13,11 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 from trialbook import secrets
-from trialbook.block.status import update_status
 from trialbook.errors import ConfigError
 from trialbook.jsonio import atomic_write_text
 from trialbook.layout.paths import BlockPaths
-from trialbook.model.trial import utc_now
 from trialbook.yamlio import read_yaml_or_none
 
 SCRIPTS = {
@@ -59,6 +57,11 @@ def init_block(root: Path, kind: str, *, tasks_path: str = "tasks", name: str | 
         gitignore.write_text(_template("gitignore"), encoding="utf-8")
     for d in (block.jobs, block.archives):
         d.mkdir(parents=True, exist_ok=True)
+    from trialbook.block.status import (
+        update_status,  # (imported here: find_block is on every command's path)
+    )
+    from trialbook.model.trial import utc_now
+
     update_status(block.config, {"state": "never_run", "created_at": utc_now(), "kind": kind})
     return block
 

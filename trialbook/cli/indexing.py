@@ -11,12 +11,12 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 
-from trialbook.cli.output import err_console, esc
+from trialbook.cli import output
 
 
 def warn(message: str) -> None:
     """One ``warning:`` line on stderr."""
-    err_console.print(f"[yellow]warning:[/] {esc(message)}", highlight=False, soft_wrap=True)
+    output.err_console.print(f"[yellow]warning:[/] {output.esc(message)}", highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -1,22 +1,24 @@
-"""Shared printing for CLI commands: JSON for machines, rich tables for people, one-line errors."""
+"""Shared printing for CLI commands: JSON for machines, rich tables for people, one-line errors.
+
+rich is imported on first use (``console``, ``err_console``, ``esc``, ``table``): a command that
+only prints JSON never pays for it, which keeps ``show --last --json`` a fast process.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from trialbook.errors import ExitCode
 from trialbook.jsonio import dumps
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 #: Set by the entry point when ``--json`` is on the command line: errors are then JSON too.
 json_errors = False
 
@@ -24,6 +26,8 @@ json_errors = False
 def esc(value: object) -> str:
     """``value`` as text rich prints literally: names, reasons and paths come from files anyone wrote,
     and a ``[/x]`` in them must neither vanish as markup nor crash the command (MarkupError)."""
+    from rich.markup import escape
+
     return escape(str(value))
 
 
@@ -39,7 +43,7 @@ def print_error(message: str, code: int) -> None:
         sys.stderr.write(dumps({"error": message, "exit_code": int(code)}).decode("utf-8") + "\n")
         sys.stderr.flush()
     else:
-        err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
+        __getattr__("err_console").print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
@@ -50,9 +54,24 @@ def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """A rich table with ``columns`` and ``rows`` (None shown as an em dash); cells are plain text."""
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(title=esc(title) if title is not None else None, title_justify="left")
     for col in columns:
         t.add_column(esc(col))
     for row in rows:
         t.add_row(*(Text("—" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))) for v in row))
     return t
+
+
+def __getattr__(name: str) -> Console:
+    """``console`` (stdout) and ``err_console`` (stderr), made on first use (see the module docstring)."""
+    if name in ("console", "err_console"):
+        if name in globals():  # made already (this function is also called from inside the module)
+            return globals()[name]
+        from rich.console import Console
+
+        made = globals()[name] = Console(stderr=name == "err_console")
+        return made
+    raise AttributeError(name)

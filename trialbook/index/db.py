@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from filelock import FileLock
-
 from trialbook.errors import TrialbookError
 
 #: Bump when schema.sql changes incompatibly: older databases are then rebuilt (roots kept).
@@ -77,6 +75,8 @@ def remove_index(path: Path) -> None:
 def writer_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
     """Exclusive lock serialising writers of the index at ``path`` (waits up to ``timeout`` s)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock  # only writers lock: a read of an up-to-date index needs no lock
+
     with FileLock(f"{path}.lock", timeout=timeout):
         yield
 

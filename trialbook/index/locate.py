@@ -17,20 +17,27 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from trialbook.block.init import find_block
 from trialbook.block.jobs import last_job_dir
-from trialbook.config import load_config
 from trialbook.errors import ConfigError, SourceError, TrialbookError
-from trialbook.index.access import refresh
 from trialbook.index.db import IndexCorrupt, open_readonly
 from trialbook.index.queries import job_row, last_job
-from trialbook.index.reindex import RootSpec
+from trialbook.index.roots import RootSpec
+from trialbook.jsonio import atomic_write_text
 from trialbook.layout.paths import BlockPaths
-from trialbook.sources.registry import detect_layout, get_reader
+from trialbook.sources import native_jobs
+
+# Imported where used, to keep ``show --last`` light: trialbook.config (pydantic models of the
+# block config: only when config.yaml changed, see _block_settings), the readers
+# (trialbook.sources.registry) and trialbook.index.access (the reindex).
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,59 @@ def index_path(block: BlockPaths | None, db: Path | None = None) -> Path:
     return Path(os.getcwd()) / "results" / "index.db"
 
 
+#: Where the block's config-derived paths are remembered (see :func:`_block_settings`).
+_SETTINGS_CACHE = "index-settings.json"
+
+
+def _config_key(block: BlockPaths) -> list[Any] | None:
+    """What the cached settings depend on: config.yaml's identity and signature, the block and HOME."""
+    try:
+        st = os.stat(block.config)
+    except OSError:
+        return None
+    return [str(block.root), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, os.path.expanduser("~")]
+
+
+def _block_settings(block: BlockPaths) -> dict[str, Any]:
+    """``{"jobs_dir": str, "roots": [str, ...]}`` from the block's config.yaml (ConfigError if invalid).
+
+    Validating the config imports its pydantic models, which costs more than the rest of
+    ``show --last``; so the result is remembered in ``.trialbook/index-settings.json`` keyed by
+    config.yaml's signature, and the config is validated again only when that file changed.
+    """
+    key = _config_key(block)
+    cache = block.root / ".trialbook" / _SETTINGS_CACHE
+    if key is not None:
+        try:
+            cached = orjson.loads(cache.read_bytes())
+            if (isinstance(cached, dict) and cached.get("key") == key and isinstance(cached.get("jobs_dir"), str)
+                    and isinstance(cached.get("roots"), list) and all(isinstance(r, str) for r in cached["roots"])):
+                return cached
+        except (OSError, orjson.JSONDecodeError):
+            pass
+    from trialbook.config import load_config
+
+    config = load_config(block.config)
+    roots = []
+    for entry in config.index.roots:
+        path = Path(os.path.expanduser(entry))
+        roots.append(str(path if path.is_absolute() else (block.root / path).resolve()))
+    settings = {"key": key, "jobs_dir": str(config.output_dir(block.root)), "roots": roots}
+    # not remembered when config.yaml was written within the last seconds (it may still be changing)
+    settled = key is not None and key == _config_key(block) and key[4] < time.time_ns() - 2_000_000_000
+    if settled:
+        try:
+            cache.parent.mkdir(exist_ok=True)
+            atomic_write_text(cache, orjson.dumps(settings).decode())
+        except OSError:
+            pass  # a read-only block: validated every time
+    return settings
+
+
 def block_jobs_dir(block: BlockPaths) -> Path:
     """The block's jobs directory per its config (default ``artifacts/jobs``)."""
     try:
-        return load_config(block.config).output_dir(block.root)
+        return Path(_block_settings(block)["jobs_dir"])
     except ConfigError as exc:
         warnings.warn(f"{exc}; using {block.jobs}", stacklevel=2)
         return block.jobs
@@ -71,15 +127,11 @@ def block_jobs_dir(block: BlockPaths) -> Path:
 def block_roots(block: BlockPaths) -> list[RootSpec]:
     """The roots a block indexes: its jobs directory (native) and its config's ``index.roots``."""
     try:
-        config = load_config(block.config)
+        settings = _block_settings(block)
     except ConfigError as exc:
         warnings.warn(f"{exc}; indexing {block.jobs} only", stacklevel=2)
         return [RootSpec(block.jobs, "native")]
-    roots = [RootSpec(config.output_dir(block.root), "native")]
-    for entry in config.index.roots:
-        path = Path(os.path.expanduser(entry))
-        roots.append(RootSpec(path if path.is_absolute() else (block.root / path).resolve()))
-    return roots
+    return [RootSpec(Path(settings["jobs_dir"]), "native"), *(RootSpec(Path(r)) for r in settings["roots"])]
 
 
 def checkout_roots(directory: Path | None = None) -> list[RootSpec]:
@@ -88,6 +140,8 @@ def checkout_roots(directory: Path | None = None) -> list[RootSpec]:
     ``jobs/`` holds Pier jobs (the Harbor layout; another layout found there is taken as
     detected); ``results/`` is indexed when it holds legacy runs (it may hold only index.db).
     """
+    from trialbook.sources.registry import detect_layout, get_reader
+
     here = Path(os.path.abspath(directory or os.getcwd()))
     roots: list[RootSpec] = []
     jobs = here / "jobs"
@@ -109,6 +163,8 @@ def _native_last(block: BlockPaths) -> JobRef | None:
 
 def _from_index(db: Path, name: str | None, roots: list[RootSpec] | None = None) -> JobRef | None:
     """The job from the index (refreshed from ``roots`` first when given); None without a usable index."""
+    from trialbook.index.access import refresh
+
     if roots:
         try:
             refresh(db, roots)
@@ -143,7 +199,7 @@ def resolve_job(name: str | None, *, last: bool, block: BlockPaths | None, db: P
     if name:
         if block is not None:
             candidate = block_jobs_dir(block) / name
-            if candidate.is_dir() and get_reader("native").detect(candidate):
+            if candidate.is_dir() and native_jobs.detect(candidate):
                 return JobRef(name, candidate, "native")
         ref = _from_index(db, name, roots)
         if ref is None:

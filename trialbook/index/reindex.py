@@ -31,18 +31,11 @@ from trialbook.errors import SourceError, TrialbookError
 from trialbook.index import signatures as sig
 from trialbook.index.db import is_corruption, open_writable, remove_index, writer_lock
 from trialbook.index.jobread import JobPlan, JobRead, now_ns, read_plans
+from trialbook.index.roots import RootSpec
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import utc_now
 from trialbook.sources.base import SourceReader
 from trialbook.sources.registry import detect_layout, get_reader
-
-
-@dataclass
-class RootSpec:
-    """A directory to index, with its layout (None: detected)."""
-
-    path: Path
-    layout: str | None = None
 
 
 @dataclass
@@ -64,6 +57,8 @@ class ReindexStats:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
+
+__all__ = ["Indexer", "ReindexStats", "RootSpec", "refresh_job", "reindex"]
 
 _INSERT_TRIAL = (
     "INSERT INTO all_trials(job_name, variant_slug, task_slug, trial_name, attempt, success, outcome,"

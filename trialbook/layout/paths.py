@@ -33,6 +33,7 @@
       .trialbook/scratch/             per-trial sandbox scratch dirs, removed after each trial
       .trialbook/agents/<name>-<hash>/ installed agent CLIs (npm/PyPI), mounted read-only into trials
       .trialbook/swe-solutions/<id>/  oracle solution dirs made from SWE instances' gold patches
+      .trialbook/cache/token-counts.sqlite  SFT token counts by content hash (BlockPaths.token_cache)
 """
 
 from __future__ import annotations
@@ -289,6 +290,11 @@ class BlockPaths:
     @property
     def swe_solutions(self) -> Path:
         return self.root / ".trialbook" / "swe-solutions"
+
+    @property
+    def token_cache(self) -> Path:
+        """Token counts of SFT conversions, by content hash and tokenizer (a cache: safe to delete)."""
+        return self.root / ".trialbook" / "cache" / "token-counts.sqlite"
 
     def job(self, name: str, kind: str = "eval", jobs_dir: Path | None = None) -> JobPaths:
         return JobPaths((jobs_dir or self.jobs) / _check_component(name, "job"), kind=kind)

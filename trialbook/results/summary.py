@@ -22,21 +22,28 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trialbook.jsonio import atomic_write_text, write_json
 from trialbook.layout.paths import JobPaths
-from trialbook.model.aggregate import tally
 from trialbook.model.baselines import baseline_findings
-from trialbook.model.job_files import check_summary
 from trialbook.model.numbers import mean
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
-from trialbook.model.trial import TrialRecord, utc_now
+from trialbook.model.tally import tally
 from trialbook.results.summary_md import render_summary_md
-from trialbook.sources.base import JobView
+
+if TYPE_CHECKING:  # the pydantic models are imported only by the file side (show PATH, runs)
+    from trialbook.model.trial import TrialRecord
+    from trialbook.sources.base import JobView
 
 SUMMARY_SCHEMA = "trialbook.summary/1"
+
+
+def _utc_now() -> str:
+    """Now as ISO 8601 UTC (the format of :func:`trialbook.model.trial.utc_now`, without importing it)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 SUCCESS_RATE_COUNTS = "resolved / counted trials (finished, not cancelled; errors included in the denominator)"
 
 
@@ -188,7 +195,7 @@ def build_summary(info: JobInfo, facts: Sequence[TrialFacts]) -> dict[str, Any]:
         "started_at": info.started_at,
         "finished_at": info.finished_at,
         "status": info.status,
-        "generated_at": utc_now(),
+        "generated_at": _utc_now(),
         "n_variants": len(by_variant),
         "n_tasks": len({f.task for f in facts}),
         "n_trials": counts.n_trials,
@@ -208,7 +215,6 @@ def build_summary(info: JobInfo, facts: Sequence[TrialFacts]) -> dict[str, Any]:
             (f.task, f.variant, f.agent, f.outcome) for f in facts)],
         "analysis_dir": _analysis_dir(info.job_dir),
     }
-    check_summary(summary)
     return summary
 
 
@@ -239,8 +245,17 @@ def summary_dir(job_dir: Path) -> Path:
     return job_dir if job_dir.is_dir() else job_dir.parent
 
 
-def write_summary(summary: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``summary.json`` and ``summary.md`` atomically into ``out_dir``; returns both paths."""
+def write_summary(summary: dict[str, Any], out_dir: Path, *, validate: bool = True) -> tuple[Path, Path]:
+    """Write ``summary.json`` and ``summary.md`` atomically into ``out_dir``; returns both paths.
+
+    ``validate`` checks the summary against its schema first (:class:`~trialbook.model.job_files.JobSummary`,
+    a pydantic model whose import costs more than the rest of ``trialbook show``; the command
+    skips it, as :func:`build_summary`'s output is checked against the schema by the tests).
+    """
+    if validate:
+        from trialbook.model.job_files import check_summary
+
+        check_summary(summary)
     paths = JobPaths(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(paths.summary_json, summary)

@@ -16,7 +16,7 @@ from trialbook.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
-from trialbook.sft.convert import ConvertOptions, ConvertResult, convert
+from trialbook.sft.convert import ConvertOptions, ConvertResult, IndexedItem, convert
 from trialbook.sft.inputs import SftInput
 from trialbook.sft.tokens import HF_PREFIX
 from trialbook.sources.base import JobView, TrialView
@@ -48,27 +48,47 @@ def _block_relative_tokenizer(name: str, root: Path | None) -> str:
     return f"{HF_PREFIX}{candidate.resolve()}" if candidate.exists() else name
 
 
-def sft_inputs(job: JobView, unavailable: list[tuple[str, str, str]]) -> Iterator[SftInput]:
-    """Yield one input per trial with a trajectory; note the others in ``unavailable``."""
-    for view in job.trials:
+class JobInputs:
+    """A job's trials as conversion inputs by position (:class:`~trialbook.sft.convert.IndexedInputs`):
+    a trajectory is loaded only when its position is asked for, in whichever process converts it."""
+
+    def __init__(self, job: JobView) -> None:
+        self.job = job
+
+    def __len__(self) -> int:
+        return len(self.job.trials)
+
+    def get(self, index: int) -> IndexedItem:
+        """The input of trial ``index``; (task, variant, reason) without a usable trajectory; None
+        for a trial that is no input (cancelled or unfinished)."""
+        view = self.job.trials[index]
         rec = view.record
         if rec.outcome == Outcome.CANCELLED or rec.status != "finished":
-            continue
+            return None
         try:
             traj = view.load_trajectory() if view.load_trajectory else None
         except TrialbookError:
-            unavailable.append((rec.task, rec.variant, "unreadable_trajectory"))
-            continue
+            return (rec.task, rec.variant, "unreadable_trajectory")
         if traj is None:
-            traj = _from_litellm_log(view, job.name)
+            traj = _from_litellm_log(view, self.job.name)
         if traj is None:
-            unavailable.append((rec.task, rec.variant, "no_trajectory"))
-            continue
-        yield SftInput(
-            id=f"{job.name}/{rec.trial_name}", job=job.name, task=rec.task, variant=rec.variant,
+            return (rec.task, rec.variant, "no_trajectory")
+        return SftInput(
+            id=f"{self.job.name}/{rec.trial_name}", job=self.job.name, task=rec.task, variant=rec.variant,
             attempt=rec.attempt, score=rec.reward, resolved=rec.outcome == Outcome.RESOLVED,
             layout=view.layout, trial_path=str(view.path), trajectory=traj,
         )
+
+
+def sft_inputs(job: JobView, unavailable: list[tuple[str, str, str]]) -> Iterator[SftInput]:
+    """Yield one input per trial with a trajectory; note the others in ``unavailable``."""
+    inputs = JobInputs(job)
+    for i in range(len(inputs)):
+        item = inputs.get(i)
+        if isinstance(item, tuple):
+            unavailable.append(item)
+        elif item is not None:
+            yield item
 
 
 def _from_litellm_log(view: TrialView, job: str) -> Trajectory | None:
@@ -133,12 +153,17 @@ class OverwriteRefusedError(TrialbookError):
 
 
 def convert_job(path: Path, *, layout: str | None = None, out: Path | None = None,
-                options: ConvertOptions | None = None, overwrite: bool = False) -> list[ConvertResult]:
+                options: ConvertOptions | None = None, overwrite: bool = False, workers: int | None = None,
+                token_cache: Path | None = None) -> list[ConvertResult]:
     """Convert every job found at ``path``; returns one result per job.
 
     An earlier conversion in a target directory is refused (nothing is written) unless
-    ``overwrite``: SFT data may have been curated or already trained on.
+    ``overwrite``: SFT data may have been curated or already trained on. ``workers``: converting
+    processes (None: one per CPU; the output is the same for any number). ``token_cache``: the
+    SQLite file of token counts by content hash (see :mod:`trialbook.sft.token_cache`).
     """
+    from trialbook.sft.parallel import default_workers
+
     jobs = open_source(path, layout)
     targets = []
     for i, job in enumerate(jobs):
@@ -151,7 +176,6 @@ def convert_job(path: Path, *, layout: str | None = None, out: Path | None = Non
                                         "use --force to replace it, or --out DIR", earlier[0])
     results = []
     for job, target in zip(jobs, targets, strict=True):
-        missing: list[tuple[str, str, str]] = []
-        results.append(convert(sft_inputs(job, missing), target, options, dataset_name_for(job.name),
-                               unavailable=missing))
+        results.append(convert(JobInputs(job), target, options, dataset_name_for(job.name),
+                               workers=default_workers() if workers is None else workers, token_cache=token_cache))
     return results

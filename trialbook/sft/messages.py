@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -95,6 +95,9 @@ class ImConversation:
     tools_inferred: bool
     untrained_assistant: int  # assistant messages carrying weight 0 (copied context / no LLM)
     empty_assistant_dropped: int
+    #: id(arguments string) -> (that string, the mapping it serialises), for the tool calls whose
+    #: string is orjson's own output: a consumer needing the mapping back (sharegpt) skips the parse.
+    parsed_arguments: dict[int, tuple[str, Any]] = field(default_factory=dict)
 
 
 def media_parts(trajectory: Trajectory) -> dict[str, int]:
@@ -166,6 +169,7 @@ def trajectory_to_messages(trajectory: Trajectory, thinking: Thinking = "keep") 
     untrained = 0
     dropped_empty = 0
     trainable = 0
+    parsed: dict[int, tuple[str, Any]] = {}
     for step in trajectory.steps:
         text = content_text(step.message)
         if step.source != "agent":
@@ -182,11 +186,16 @@ def trajectory_to_messages(trajectory: Trajectory, thinking: Thinking = "keep") 
             for call in step.tool_calls:
                 names[call.tool_call_id] = call.function_name
                 inferred.setdefault(call.function_name, {}).update(dict.fromkeys(call.arguments))
+                try:  # orjson's output parses back to a value orjson writes identically
+                    arguments = orjson.dumps(call.arguments).decode()
+                    parsed[id(arguments)] = (arguments, call.arguments)
+                except orjson.JSONEncodeError:
+                    arguments = dumps_json(call.arguments).decode()
                 calls.append(
                     {
                         "id": call.tool_call_id,
                         "type": "function",
-                        "function": {"name": call.function_name, "arguments": dumps_json(call.arguments).decode()},
+                        "function": {"name": call.function_name, "arguments": arguments},
                     }
                 )
             message["tool_calls"] = calls
@@ -214,7 +223,7 @@ def trajectory_to_messages(trajectory: Trajectory, thinking: Thinking = "keep") 
             for name, args in inferred.items()
         ]
         tools_inferred = bool(tools)
-    return ImConversation(messages, tools, tools_inferred, untrained, dropped_empty)
+    return ImConversation(messages, tools, tools_inferred, untrained, dropped_empty, parsed)
 
 
 def training_messages(messages: list[Message]) -> list[Message]:

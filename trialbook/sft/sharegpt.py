@@ -74,7 +74,15 @@ class _Turn:
     dropped_text: bool = False
 
 
-def _turn_for(message: Message) -> _Turn:
+def _arguments(text: str, parsed: dict[int, tuple[str, Any]]) -> Any:
+    """A call's arguments as a value: the one the string was made from when known, else parsed."""
+    known = parsed.get(id(text))
+    if known is not None and known[0] is text:
+        return known[1]
+    return loads_json(text or "{}")
+
+
+def _turn_for(message: Message, parsed: dict[int, tuple[str, Any]]) -> _Turn:
     """The sharegpt turn of one im message (assistant with calls -> function_call)."""
     role = message["role"]
     content = message.get("content") or ""
@@ -85,7 +93,7 @@ def _turn_for(message: Message) -> _Turn:
         if calls:
             turn.role = "function_call"
             turn.calls = [
-                {"name": c["function"]["name"], "arguments": loads_json(c["function"]["arguments"] or "{}")}
+                {"name": c["function"]["name"], "arguments": _arguments(c["function"]["arguments"], parsed)}
                 for c in calls
             ]
             turn.dropped_text = bool(content)
@@ -129,8 +137,14 @@ def _value(turn: _Turn) -> str:
     return prefix + dumps_json(payload).decode()
 
 
-def to_sharegpt(messages: list[Message], tools: list[dict[str, Any]]) -> tuple[dict[str, Any], ShareGptNotes]:
-    """Build one LLaMA-Factory sharegpt example ``{conversations, system, tools}`` from im messages."""
+def to_sharegpt(messages: list[Message], tools: list[dict[str, Any]],
+                parsed_arguments: dict[int, tuple[str, Any]] | None = None) -> tuple[dict[str, Any], ShareGptNotes]:
+    """Build one LLaMA-Factory sharegpt example ``{conversations, system, tools}`` from im messages.
+
+    ``parsed_arguments`` (:attr:`ImConversation.parsed_arguments`) spares parsing the tool-call
+    arguments back; the example is the same with or without it.
+    """
+    parsed = parsed_arguments or {}
     notes = ShareGptNotes()
     trainable = training_messages(messages)
     notes.untrained_removed = len(messages) - len(trainable)
@@ -141,7 +155,7 @@ def to_sharegpt(messages: list[Message], tools: list[dict[str, Any]]) -> tuple[d
         index += 1
     turns: list[_Turn] = []
     for message in trainable[index:]:
-        turn = _turn_for(message)
+        turn = _turn_for(message, parsed)
         if turns and (turns[-1].role in PROMPT_SIDE) == (turn.role in PROMPT_SIDE):
             _merge(turns[-1], turn)
             notes.turns_merged += 1

@@ -106,6 +106,17 @@ class SftStats:
     variant_in: Counter[str] = field(default_factory=Counter)
     task_in: Counter[str] = field(default_factory=Counter)
     kept: list[ExampleFacts] = field(default_factory=list)
+    #: False when no tokenizer counts (tokenizer ``none``): the token figures stay empty.
+    count_tokens: bool = True
+
+    def merge(self, other: SftStats) -> None:
+        """Add the counts of ``other`` (another part of the same conversion; kept examples excepted)."""
+        self.trajectories_in += other.trajectories_in
+        self.multimodal_trajectories += other.multimodal_trajectories
+        for mine, theirs in ((self.dropped, other.dropped), (self.media, other.media),
+                             (self.conversion, other.conversion), (self.variant_in, other.variant_in),
+                             (self.task_in, other.task_in)):
+            mine.update(theirs)  # update(), not +: keys counted zero times stay, as in one process
 
     def saw(self, task: str, variant: str) -> None:
         """Count one input trajectory."""
@@ -137,7 +148,8 @@ class SftStats:
                 "kept": len(kept),
                 "dropped": {reason: self.dropped.get(reason, 0) for reason in DROP_REASONS},
             },
-            "tokens": {"tokenizer": self.tokenizer, "rendering": self.rendering, **distribution(f.tokens for f in kept)},
+            "tokens": {"tokenizer": self.tokenizer, "rendering": self.rendering,
+                       **distribution(f.tokens for f in kept if self.count_tokens)},
             "turns": {
                 "assistant": distribution(f.assistant_turns for f in kept),
                 "messages": distribution(f.messages for f in kept),

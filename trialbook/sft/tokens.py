@@ -31,13 +31,14 @@ from typing import Any
 
 from trialbook.errors import ConfigError
 from trialbook.sft.hf_files import DOWNLOAD_HINT, hf_tokenizer_files
-from trialbook.sft.messages import Message
+from trialbook.sft.messages import Message, dumps_json
 from trialbook.sft.render import (
     OPENAI_TOKENS_PER_MESSAGE,
     OPENAI_TOKENS_PER_REPLY,
     Chunk,
     openai_chunks,
 )
+from trialbook.sft.token_cache import TokenCache, text_key
 
 DEFAULT_TOKENIZER = "o200k_base"
 HF_PREFIX = "hf:"
@@ -91,22 +92,31 @@ class TokenCounter:
     rendering: str
     per_message: int = 0
     per_example: int = 0
+    #: What a persistent count is keyed by besides the example: the name, plus for a Hugging Face
+    #: tokenizer a hash of its files (the same name may later point at other files).
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         self._cache: dict[str, int] = {}
+        self.fingerprint = self.fingerprint or f"{self.name}\0{self.rendering}"
 
     def count_texts(self, texts: Sequence[str], threads: int = 1) -> list[int]:
         """Token counts of raw strings, in one batch."""
         return self.engine.count(texts, threads)
 
     def count_examples(
-        self, examples: Sequence[tuple[list[Message], list[dict[str, Any]] | None]], threads: int = 1
+        self, examples: Sequence[tuple[list[Message], list[dict[str, Any]] | None]], threads: int = 1,
+        store: TokenCache | None = None,
     ) -> list[int]:
         """Token count of each ``(messages, tools)`` example as rendered by this tokenizer's format.
 
         All chunks not already cached go to the engine in one batch (``threads`` > 1 lets it
-        use several cores); prompt chunks (system, tools, user) are cached across calls.
+        use several cores); prompt chunks (system, tools, user) are cached across calls, and
+        every example's count in ``store`` (persistent, by content hash) when given: a known
+        example is not even rendered.
         """
+        if store is not None:
+            return self._count_with_store(examples, threads, store)
         cache = self._cache
         rendered = [self.render(messages, tools) for messages, tools in examples]
         pending: dict[str, None] = {}
@@ -129,6 +139,19 @@ class TokenCounter:
                 total += count
             totals.append(total)
         return totals
+
+    def _count_with_store(self, examples: Sequence[tuple[list[Message], list[dict[str, Any]] | None]],
+                          threads: int, store: TokenCache) -> list[int]:
+        """Counts of ``examples``: those ``store`` knows, the rest counted (then added to it)."""
+        keys = [text_key(self.fingerprint, dumps_json([messages, tools]).decode()) for messages, tools in examples]
+        known = store.lookup(keys)
+        todo = [i for i, k in enumerate(keys) if k not in known]
+        counted = self.count_examples([examples[i] for i in todo], threads) if todo else []
+        store.add((keys[i], n) for i, n in zip(todo, counted, strict=True))
+        out = [known.get(k, 0) for k in keys]
+        for i, n in zip(todo, counted, strict=True):
+            out[i] = n
+        return out
 
     def count_example(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> int:
         """Token count of one example (prefer :meth:`count_examples` for many)."""
@@ -236,8 +259,12 @@ def _hf_counter(spec: str) -> TokenCounter:
 
     files = hf_tokenizer_files(spec)
     template = ChatTemplate(files.template, files.special_tokens)
-    return TokenCounter(f"{HF_PREFIX}{spec}", HfEngine(files.tokenizer), template.chunks,
-                        f"chat template of {files.template_file}")
+    name, rendering = f"{HF_PREFIX}{spec}", f"chat template of {files.template_file}"
+    digest = hashlib.sha256(files.tokenizer.read_bytes())
+    digest.update(files.template.encode())
+    digest.update(repr(sorted(files.special_tokens.items())).encode())
+    return TokenCounter(name, HfEngine(files.tokenizer), template.chunks, rendering,
+                        fingerprint=f"{name}\0{rendering}\0{digest.hexdigest()}")
 
 
 def tokenizer_names() -> list[str]:

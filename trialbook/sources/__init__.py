@@ -5,17 +5,24 @@ Each layout lives in its own module (``native``, ``harbor``, ``velora``, ...) de
 all: ``open_source(path)`` detects the layout (or takes ``layout=``) and returns the jobs found.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trialbook.sources.base import JobView, SourceReader, TrialView
+if TYPE_CHECKING:
+    from trialbook.sources.base import JobView, SourceReader, TrialView
 
+_BASE_NAMES = ("JobView", "SourceReader", "TrialView")
 _REGISTRY_NAMES = ("detect_layout", "get_reader", "open_source", "readers", "register_reader")
 
 __all__ = ["JobView", "SourceReader", "TrialView", *_REGISTRY_NAMES]
 
 
 def __getattr__(name: str) -> Any:
-    """The registry's functions, imported on first use (a reader module imports this package)."""
+    """The base classes and the registry's functions, imported on first use (a reader module
+    imports this package, and light modules such as ``safe`` must not pull the pydantic models)."""
+    if name in _BASE_NAMES:
+        from trialbook.sources import base
+
+        return getattr(base, name)
     if name in _REGISTRY_NAMES:
         from trialbook.sources import registry
 

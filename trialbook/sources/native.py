@@ -19,15 +19,12 @@ from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import TrialRecord
 from trialbook.sources.base import JobView, SourceReader, TrialView
+from trialbook.sources.native_jobs import detect as _detect
+from trialbook.sources.native_jobs import is_job_dir as _is_job_dir
+from trialbook.sources.native_jobs import job_dirs as _job_dirs
+from trialbook.sources.native_jobs import job_kind, read_aggregate
 from trialbook.sources.safe import SafeTree, utf8_name
 from trialbook.yamlio import read_yaml_or_none
-
-
-def _is_job_dir(path: Path) -> bool:
-    return (path / "config.yaml").is_file() and (
-        (path / "results.json").is_file() or (path / "result.json").is_file()
-        or any((p / "trial.json").is_file() for p in path.iterdir() if p.is_dir())
-    )
 
 
 def _trajectory_loader(trial_dir: Path, tree: SafeTree):
@@ -89,16 +86,10 @@ def read_job(job_dir: Path, trial_dirs: list[Path] | None = None) -> JobView:
 
     ``trial_dirs`` restricts which trials are read (None: all), for incremental indexing.
     """
-    kind = "trajgen" if (job_dir / "result.json").is_file() and not (job_dir / "results.json").is_file() else "eval"
+    kind = job_kind(job_dir)
     job = JobPaths(job_dir, kind=kind)
     tree = SafeTree(job_dir, quiet=True)
-    agg: dict = {}
-    if job.aggregate.is_file():
-        try:
-            loaded = tree.read_json(job.aggregate)
-            agg = loaded if isinstance(loaded, dict) else {}
-        except SourceError:
-            agg = {}
+    agg = read_aggregate(job_dir, job.aggregate, tree)
     dirs = _trial_dirs(job_dir) if trial_dirs is None else trial_dirs
     trials = [read_trial(p, job_dir.name, tree) for p in dirs if tree.inside(p)]
     return JobView(name=job_dir.name, path=job_dir, layout="native", trials=trials, trialbook_job=True,
@@ -116,15 +107,7 @@ class NativeReader(SourceReader):
         return [TrialPaths(trial.path).evaluation_dir]
 
     def detect(self, path: Path) -> bool:
-        if path.is_file():
-            return False
-        if (path / "trial.json").is_file():
-            return True
-        if (path / "artifacts" / "jobs").is_dir() and (path / "config.yaml").is_file():
-            return True
-        if _is_job_dir(path):
-            return True
-        return any(_is_job_dir(p) for p in path.iterdir() if p.is_dir())
+        return _detect(path)
 
     def read(self, path: Path) -> list[JobView]:
         if (path / "trial.json").is_file():
@@ -136,13 +119,7 @@ class NativeReader(SourceReader):
         return [read_job(p) for p in sorted(path.iterdir()) if p.is_dir() and _is_job_dir(p)]
 
     def job_dirs(self, path: Path) -> list[Path]:
-        if (path / "trial.json").is_file():
-            return [path.parent]
-        if (path / "artifacts" / "jobs").is_dir():
-            path = path / "artifacts" / "jobs"
-        if _is_job_dir(path):
-            return [path]
-        return [p for p in sorted(path.iterdir()) if p.is_dir() and _is_job_dir(p)]
+        return _job_dirs(path)
 
     def trial_dirs(self, job_dir: Path) -> list[Path]:
         return _trial_dirs(job_dir)

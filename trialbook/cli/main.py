@@ -68,6 +68,7 @@ COMMAND_HELP: dict[str, str] = {
     "archive": "Archive a job now: trialbook archive [JOB] (default: the last job). Show one archive: trialbook "
                "archive show N. Rebuild a block from one: trialbook archive restore N DIR.",
     "archives": "List archived runs (index.yaml is the history; orphan or missing archives are flagged).",
+    "push": "Upload a job's finished trials, files, SFT data and the archives to artifacts.store (resumable).",
     "clean": "Remove jobs, logs, litellm, sft_data, dashboard site and cache (--repos: repos/ too).",
     "migrate": "Copy old OpenHands run folders into Trajectory_results/{Benchmark}/{Instance}/{Model}/Run{K}/.",
     "export": "Export results: Parquet tables (trials, steps, tool_calls, llm_calls), SFT data as a Hugging Face\n"
@@ -208,7 +209,7 @@ def listing_app() -> typer.Typer:
 
     names = [n for n in COMMANDS if n not in COMMAND_GROUPS] + [n for n in COMMANDS if n in COMMAND_GROUPS]
     for name in names:
-        new.command(name, help=COMMAND_HELP[name])(listed_only)
+        new.command(name, help=COMMAND_HELP.get(name, ""))(listed_only)
     return new
 
 

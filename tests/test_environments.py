@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_block, write_task
+from conftest import make_block, requires_bwrap, write_task
 
 from trialbook.app.pipeline import run_block
 from trialbook.config import EnvironmentConfig
@@ -121,7 +120,7 @@ def test_bad_environment_import_path_is_a_one_line_error_at_job_start(tmp_path: 
     assert not (root / "artifacts" / "jobs" / "j").exists()
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+@requires_bwrap
 def test_local_upload_and_download_anywhere_never_follow_a_planted_link(tmp_path: Path) -> None:
     async def main() -> None:
         spec = EnvironmentSpec(job_name="j", trial_name="t", task_name="t", task_dir=None, instruction="hi",
@@ -153,7 +152,7 @@ def test_local_upload_and_download_anywhere_never_follow_a_planted_link(tmp_path
     asyncio.run(main())
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+@requires_bwrap
 def test_agent_access_is_the_agent_phases_only(tmp_path: Path) -> None:
     """What an installed agent or the model gateway gets (variables, a read-only directory, a command
     prefix) is there in the agent phase and gone in the verifier's: the grader never holds the key."""

@@ -13,9 +13,13 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError, ServiceUnavailableError
+from trialbook.run.scrub import SECRET_KEY
 
 #: Seconds to wait for the server's answer.
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -59,3 +63,25 @@ def variant_api_key(variant: VariantConfig) -> str | None:
         raise ConfigError(f"variant {variant.name}: environment variable {variant.api_key_env} "
                           "(api_key_env) is not set")
     return value
+
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+def parse_variant_settings(model: type[SettingsT], variant: VariantConfig, data: dict[str, Any]) -> SettingsT:
+    """An LLM agent's ``settings`` validated by ``model``: a problem is a one-line ConfigError naming
+    the variant and the key, and ``model_kwargs`` may not carry a secret (keys go in api_key_env)."""
+    try:
+        settings = model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"variant {variant.name}: settings.{where}: {msg}") from None
+    kwargs: dict[str, Any] = getattr(settings, "model_kwargs", None) or {}
+    secret_keys = sorted(k for k in kwargs if SECRET_KEY.search(k))
+    if secret_keys:
+        raise ConfigError(f"variant {variant.name}: settings.model_kwargs.{secret_keys[0]}: put API keys in "
+                          "an environment variable and name it with api_key_env")
+    return settings

@@ -15,16 +15,15 @@ import shlex
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError
 from trialbook.run.agents import install as installer
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
-from trialbook.run.agents.endpoint import check_endpoint
+from trialbook.run.agents.endpoint import check_endpoint, parse_variant_settings
 from trialbook.run.agents.endpoint import variant_api_key as _api_key
 from trialbook.run.agents.simple import _command_record, _tail
-from trialbook.run.scrub import SECRET_KEY
 
 LOGS_DIR = "/logs/agent"
 _PLACEHOLDER = re.compile(r"(?<!\$)\{(instruction|model|version|agent_dir|logs_dir)\}")
@@ -51,18 +50,7 @@ class CliSettings(BaseModel):
 
 def parse_cli_settings(variant: VariantConfig, defaults: dict[str, str] | None = None) -> CliSettings:
     """The variant's settings over the agent's defaults; a problem is a ConfigError naming the variant."""
-    try:
-        settings = CliSettings.model_validate({**(defaults or {}), **variant.settings})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(f"variant {variant.name}: settings.{where}: {msg}") from None
-    secret_keys = sorted(k for k in settings.model_kwargs if SECRET_KEY.search(k))
-    if secret_keys:
-        raise ConfigError(f"variant {variant.name}: settings.model_kwargs.{secret_keys[0]}: put API keys in "
-                          "an environment variable and name it with api_key_env")
-    return settings
+    return parse_variant_settings(CliSettings, variant, {**(defaults or {}), **variant.settings})
 
 
 def render(template: str, *, instruction: str, model: str, version: str) -> str:

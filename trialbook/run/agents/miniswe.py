@@ -20,15 +20,14 @@ import threading
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from trialbook.config import VariantConfig
 from trialbook.errors import ConfigError
 from trialbook.model.litellm_line import read_litellm_log, usage_from_lines
 from trialbook.run.agents.base import Agent, AgentContext, AgentResult, register_agent
-from trialbook.run.agents.endpoint import check_endpoint
+from trialbook.run.agents.endpoint import check_endpoint, parse_variant_settings
 from trialbook.run.agents.endpoint import variant_api_key as _api_key
-from trialbook.run.scrub import SECRET_KEY
 
 NATIVE_TRAJECTORY = "mini-swe-agent.traj.json"
 #: How long a stopped loop gets to save its trajectory before the trial moves on.
@@ -70,18 +69,7 @@ class MiniSweSettings(BaseModel):
 
 def parse_settings(variant: VariantConfig) -> MiniSweSettings:
     """The variant's settings, validated; a problem is a ConfigError naming the variant."""
-    try:
-        settings = MiniSweSettings.model_validate(variant.settings)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(f"variant {variant.name}: settings.{where}: {msg}") from None
-    secret_keys = sorted(k for k in settings.model_kwargs if SECRET_KEY.search(k))
-    if secret_keys:
-        raise ConfigError(f"variant {variant.name}: settings.model_kwargs.{secret_keys[0]}: put API keys in "
-                          "an environment variable and name it with api_key_env")
-    return settings
+    return parse_variant_settings(MiniSweSettings, variant, variant.settings)
 
 
 @register_agent

@@ -110,12 +110,14 @@ def read_plan(plan: JobPlan) -> JobRead:
         paths = sorted({str(t.path) for t in trials}) if wanted is None or plan.part else sorted(wanted)
         identities = {str(t.path): t.extra.get("identity") for t in trials}
         listed = {str(t.path): t.extra.get("files") for t in trials}
+        stats = {str(t.path): t.extra.get("stats") for t in trials}
         sources = []
         for path in paths:
-            # a reader that listed the trial's files while reading it saves listing them again
+            # a reader that listed the trial's files while reading it saves listing them again,
+            # and the fstat of the files it read saves a stat each
             files = listed.get(path) or [str(p) for p in reader.trial_files(Path(path))]
             identity = identities.get(path)
-            sources.append((path, "\n".join(files), files_sig(files, plan.started, plan.margin_ns),
+            sources.append((path, "\n".join(files), files_sig(files, plan.started, plan.margin_ns, stats.get(path)),
                             None if identity is None else orjson.dumps(identity).decode()))
     return JobRead(
         name=view.name, started_at=view.started_at, finished_at=view.finished_at, status=view.status,

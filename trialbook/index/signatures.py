@@ -25,23 +25,29 @@ RACY = "racy"
 DERIVED_NAMES = frozenset({"summary.json", "summary.md"})
 
 
-def _stat_sig(path: str, since_ns: int, margin_ns: int) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "-"
-    if since_ns and st.st_mtime_ns >= since_ns - margin_ns:
+def _stat_sig(path: str, since_ns: int, margin_ns: int, known: dict[str, tuple[int, int]] | None = None) -> str:
+    got = known.get(path) if known else None
+    if got is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return "-"
+        got = (st.st_size, st.st_mtime_ns)
+    if since_ns and got[1] >= since_ns - margin_ns:
         return RACY
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return f"{got[0]}:{got[1]}"
 
 
-def files_sig(files: Iterable[str], since_ns: int = 0, margin_ns: int | None = None) -> str:
+def files_sig(files: Iterable[str], since_ns: int = 0, margin_ns: int | None = None,
+              known: dict[str, tuple[int, int]] | None = None) -> str:
     """Comma-joined signatures of ``files``; ``racy`` for those modified after ``since_ns`` - margin.
 
-    ``since_ns`` = 0 (when comparing against a stored signature) skips the racy check.
+    ``since_ns`` = 0 (when comparing against a stored signature) skips the racy check. ``known``:
+    ``path -> (size, mtime_ns)`` a reader took from the ``fstat`` of the bytes it read (no stat
+    again, and the signature describes exactly what was read).
     """
     margin = RACY_MARGIN_NS if margin_ns is None else margin_ns
-    return ",".join(_stat_sig(f, since_ns, margin) for f in files)
+    return ",".join(_stat_sig(f, since_ns, margin, known) for f in files)
 
 
 def dir_digest(d: str) -> str:

@@ -173,7 +173,7 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None,
     _assign_variants(drafts)
     _assign_attempts(drafts)
     trials = [TrialView(record=d.record(), path=d.path, layout="harbor", load_trajectory=d.loader,
-                        extra={"identity": d.identity(), "files": d.files})
+                        extra={"identity": d.identity(), "files": d.files, "stats": d.stats})
               for d in drafts if only is None or d.path in only]
     stats = result.get("stats") if isinstance(result.get("stats"), dict) else {}
     meta: dict[str, Any] = {

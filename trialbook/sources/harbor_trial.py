@@ -60,6 +60,8 @@ class TrialDraft:
     loader: Callable[[], Trajectory | None] | None = None
     #: The files whose signatures the index keeps (``HarborReader.trial_files``), listed while reading.
     files: list[str] | None = None
+    #: ``path -> (size, mtime_ns)`` of the files read, from their ``fstat`` (the index's signatures reuse them).
+    stats: dict[str, tuple[int, int]] | None = None
 
     def identity(self) -> list[Any]:
         """What the job-level pass needs of this trial, as stored by the index for its siblings."""
@@ -120,29 +122,44 @@ def _exception(info: dict[str, Any], result: dict[str, Any]) -> ExceptionInfo | 
                          traceback=_str(info.get("exception_traceback")))
 
 
-def _trajectory_counts(data: Any) -> tuple[Usage, int | None, int | None]:
-    """Usage from ATIF ``final_metrics`` and (agent steps, tool calls) from a raw trajectory dict."""
+def _trajectory_counts(data: Any) -> tuple[dict[str, Any], int | None, int | None]:
+    """Usage fields from ATIF ``final_metrics`` and (agent steps, tool calls) from a raw trajectory
+    dict: one pass over the steps, no model built (this runs for every trial of a reindex; the
+    counts equal those of the validated ATIF model, which a test checks)."""
     data = _dict(data)
     fm = _dict(data.get("final_metrics"))
-    usage = Usage(prompt_tokens=_int(fm.get("total_prompt_tokens")),
-                  completion_tokens=_int(fm.get("total_completion_tokens")),
-                  cached_tokens=_int(fm.get("total_cached_tokens")), cost_usd=_number(fm.get("total_cost_usd")))
+    usage = {"prompt_tokens": _int(fm.get("total_prompt_tokens")),
+             "completion_tokens": _int(fm.get("total_completion_tokens")),
+             "cached_tokens": _int(fm.get("total_cached_tokens")), "cost_usd": _number(fm.get("total_cost_usd"))}
     raw_steps = data.get("steps")
-    steps = [s for s in raw_steps if isinstance(s, dict)] if isinstance(raw_steps, list) else []
-    if not steps:
+    if not isinstance(raw_steps, list):
         return usage, None, None
-    agent = [s for s in steps if s.get("source") == "agent"]
-    calls = sum(len(s["tool_calls"]) for s in agent if isinstance(s.get("tool_calls"), list))
-    return usage, len(agent), calls
+    seen = False
+    turns = calls = 0
+    for step in raw_steps:
+        if isinstance(step, dict):
+            seen = True
+            if step.get("source") == "agent":
+                turns += 1
+                tool_calls = step.get("tool_calls")
+                if isinstance(tool_calls, list):
+                    calls += len(tool_calls)
+    return (usage, turns, calls) if seen else (usage, None, None)
 
 
-def _merge_usage(sources: list[Usage]) -> Usage | None:
-    """Field by field, the first source that knows the value (module docstring of harbor.py)."""
-    merged = Usage(**{f: next((getattr(u, f) for u in sources if getattr(u, f) is not None), None)
-                      for f in Usage.model_fields})
-    if merged.total_tokens is None and merged.prompt_tokens is not None and merged.completion_tokens is not None:
-        merged.total_tokens = merged.prompt_tokens + merged.completion_tokens
-    return None if merged.is_empty() else merged
+def _merge_usage(sources: list[dict[str, Any]]) -> Usage | None:
+    """Field by field, the first source that knows the value (module docstring of harbor.py);
+    sources are plain field dicts, so only the merged result is validated into a model."""
+    merged: dict[str, Any] = {}
+    for source in sources:
+        for name, value in source.items():
+            if value is not None and name not in merged:
+                merged[name] = value
+    if not merged:
+        return None
+    if "total_tokens" not in merged and "prompt_tokens" in merged and "completion_tokens" in merged:
+        merged["total_tokens"] = merged["prompt_tokens"] + merged["completion_tokens"]
+    return Usage(**merged)
 
 
 def _copilot_summary(tree: SafeTree, agent_dir: str, problems: list[str]) -> copilot.CopilotSummary | None:
@@ -243,7 +260,9 @@ def read_trial(tree: SafeTree, trial_dir: Path, job: str, *, job_running: bool) 
     plain strings: this runs for every trial of a cold reindex.
     """
     with tree.snapshot():
-        return _read_trial(tree, trial_dir, os.fspath(trial_dir), job, job_running)
+        draft = _read_trial(tree, trial_dir, os.fspath(trial_dir), job, job_running)
+        draft.stats = tree.read_stats()
+    return draft
 
 
 def _read_trial(tree: SafeTree, trial_dir: Path, td: str, job: str, job_running: bool) -> TrialDraft:
@@ -276,16 +295,17 @@ def _read_trial(tree: SafeTree, trial_dir: Path, td: str, job: str, job_running:
 
     summary = _copilot_summary(tree, agent_dir, problems)
     otel = _otel_summary(tree, agent_dir, problems)
-    atif_usage, atif_turns, atif_calls = Usage(), None, None
+    atif_usage: dict[str, Any] = {}
+    atif_turns = atif_calls = None
     if tree.is_file(f"{agent_dir}/trajectory.json"):
         try:
             atif_usage, atif_turns, atif_calls = _trajectory_counts(tree.read_json(f"{agent_dir}/trajectory.json"))
         except SourceError as exc:
             problems.append(str(exc)[:300])
     ar = _dict(res.get("agent_result"))
-    agent_usage = Usage(prompt_tokens=_int(ar.get("n_input_tokens")), completion_tokens=_int(ar.get("n_output_tokens")),
-                        cached_tokens=_int(ar.get("n_cache_tokens")), cost_usd=_number(ar.get("cost_usd")))
-    sources = [agent_usage, atif_usage] + [s.usage() for s in (summary, otel) if s is not None]
+    agent_usage = {"prompt_tokens": _int(ar.get("n_input_tokens")), "completion_tokens": _int(ar.get("n_output_tokens")),
+                   "cached_tokens": _int(ar.get("n_cache_tokens")), "cost_usd": _number(ar.get("cost_usd"))}
+    sources = [agent_usage, atif_usage] + [dict(s.usage()) for s in (summary, otel) if s is not None]
     if summary is not None:
         extra["copilot"] = summary.to_dict()
     if otel is not None:

@@ -57,6 +57,9 @@ class SafeTree:
         self._parents_inside: dict[str, bool] = {}
         #: Directory listings kept while a :meth:`snapshot` is open (None: not caching).
         self._listings: dict[str, dict[str, os.DirEntry[str]] | None] | None = None
+        #: (size, mtime_ns) of every file read while a :meth:`snapshot` is open, from the ``fstat``
+        #: of what was read (None: not recording).
+        self._read_stats: dict[str, tuple[int, int]] | None = None
         try:
             self.real_root = self.root.resolve(strict=True)
         except (OSError, RuntimeError) as exc:
@@ -116,7 +119,7 @@ class SafeTree:
     def _parent_inside(self, path: str) -> bool:
         """Whether the directory holding ``path`` (not a link itself) lies within the tree
         (remembered per directory, as :meth:`_real_dir` remembers real paths)."""
-        head = os.path.dirname(path)
+        head = _split(path)[0]
         known = self._parents_inside.get(head)
         if known is not None:
             return known
@@ -161,7 +164,7 @@ class SafeTree:
         """Something (file, dir, or a link to one) is at ``path``, inside or not."""
         p = os.fspath(path)
         if self._listings is not None:
-            head, name = os.path.split(p)
+            head, name = _split(p)
             if name not in ("", ".", ".."):
                 entries = self.listing(head or ".")
                 if entries is not None:
@@ -176,12 +179,18 @@ class SafeTree:
         ``is_dir``, ``exists``) answer from that listing: one ``scandir`` per directory instead
         of an ``lstat`` per question. Links still take the resolving path. Open one per unit of
         work (a trial): the listing is a snapshot, later changes are not seen inside it."""
-        previous = self._listings
-        self._listings = {} if previous is None else previous
+        previous, previous_stats = self._listings, self._read_stats
+        if previous is None:
+            self._listings, self._read_stats = {}, {}
         try:
             yield self
         finally:
-            self._listings = previous
+            self._listings, self._read_stats = previous, previous_stats
+
+    def read_stats(self) -> dict[str, tuple[int, int]]:
+        """``path -> (size, mtime_ns)`` of the files read in the open snapshot, taken from the
+        ``fstat`` of what was read (so a signature built from them describes the bytes read)."""
+        return dict(self._read_stats or {})
 
     def listing(self, directory: str) -> dict[str, os.DirEntry[str]] | None:
         """Entries of ``directory`` by name (hidden ones included), listed once per snapshot;
@@ -210,7 +219,7 @@ class SafeTree:
         name); None when the slow path must answer (no snapshot, a link, an unlistable directory)."""
         if self._listings is None:
             return None
-        head, name = os.path.split(path)
+        head, name = _split(path)
         if name in ("", ".", ".."):
             return None
         entries = self.listing(head or ".")
@@ -335,7 +344,10 @@ class SafeTree:
         try:
             st = os.fstat(fd)
             _check_regular(st, p)
-            return _read_all(fd, st.st_size, p)
+            data = _read_all(fd, st.st_size, p)
+            if self._read_stats is not None:
+                self._read_stats[p] = (st.st_size, st.st_mtime_ns)
+            return data
         finally:
             os.close(fd)
 
@@ -371,6 +383,15 @@ class SafeTree:
     def iter_jsonl(self, path: str | Path) -> Iterator[Any]:
         """Records of a JSONL file; a truncated last line is skipped with a warning (jsonio rule)."""
         yield from iter_jsonl(self._regular(path))
+
+
+def _split(path: str) -> tuple[str, str]:
+    """``os.path.split`` for the common case (one ``/`` before the name), which readers ask for
+    tens of times per trial; anything unusual takes ``os.path.split`` itself."""
+    i = path.rfind("/")
+    if i > 0 and path[i - 1] != "/":
+        return path[:i], path[i + 1:]
+    return os.path.split(path)
 
 
 #: What :meth:`SafeTree._cached_entry` returns for a name its directory listing does not hold.

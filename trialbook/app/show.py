@@ -93,14 +93,24 @@ def show_job(ref: JobRef, db: Path, *, out: Path | None = None, write: bool | No
 
 
 def show_path(path: Path, *, layout: str | None = None, out: Path | None = None,
-              write: bool | None = None) -> list[ShownSummary]:
+              write: bool | None = None, workers: int | None = None) -> list[ShownSummary]:
     """Summaries of every job under ``path`` (any layout), read from the files.
 
     With ``out``, one job's files go into ``out`` itself and several jobs' into ``out/<job>``.
+    A single big job is read by ``workers`` processes (None: one per CPU; 1: this one).
     """
-    from trialbook.sources.registry import open_source
+    from trialbook.sources.registry import detect_layout, get_reader
 
-    jobs = open_source(path, layout)
+    reader = get_reader(layout or detect_layout(path))
+    if workers != 1:
+        from trialbook.app.parallel_summary import can_split, summarize_in_parts
+
+        summary = None
+        if can_split(reader) and reader.job_dirs(path) == [path]:
+            summary = summarize_in_parts(reader, path, workers)
+        if summary is not None:
+            return [_write(ShownSummary(summary, "files"), path, out, write)]
+    jobs = reader.read(path)
     if not jobs:
         raise TrialbookError("no job found here", path, not_found=True)
     shown = []

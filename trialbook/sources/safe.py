@@ -254,10 +254,14 @@ class SafeTree:
                 if not self.quiet:
                     warnings.warn(f"{entry.path!s:.200}: name is not valid UTF-8; skipped", stacklevel=4)
                 continue
-            if entry.is_symlink() and not self.inside(entry.path):
-                if not self.quiet:
-                    warnings.warn(f"{entry.path}: points outside the results tree; not followed", stacklevel=4)
-                continue
+            if entry.is_symlink():
+                if not self.inside(entry.path):
+                    if not self.quiet:
+                        warnings.warn(f"{entry.path}: points outside the results tree; not followed", stacklevel=4)
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                # a real sub-directory of a directory inside the tree is inside (as in listing())
+                self._parents_inside.setdefault(entry.path, True)
             out.append(entry)
         return out
 

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,24 @@ def trial_row(view: TrialView) -> tuple:
     )
 
 
+class StoredIdentities(Mapping[Path, Any]):
+    """The identities the index stored for the trials not read, by trial path, each decoded only
+    when the reader asks for it (a partial read of a big job asks for thousands: no Path is built
+    per stored trial, no JSON decoded twice)."""
+
+    def __init__(self, raw: dict[str, str]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, path: Path) -> Any:
+        return orjson.loads(self._raw[str(path)])
+
+    def __iter__(self) -> Iterator[Path]:
+        return (Path(p) for p in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 def read_plan(plan: JobPlan) -> JobRead:
     """Read what ``plan`` asks for through the job's reader (no database access)."""
     reader = get_reader(plan.layout)
@@ -103,7 +122,7 @@ def read_plan(plan: JobPlan) -> JobRead:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         subset = None if plan.read_paths is None else [Path(p) for p in plan.read_paths]
-        known = {Path(p): orjson.loads(v) for p, v in plan.identities.items()} if subset is not None else None
+        known = StoredIdentities(plan.identities) if subset is not None else None
         view = reader.read_trials(job_dir, subset, known=known)
         wanted = None if plan.read_paths is None else set(plan.read_paths)
         trials = [t for t in view.trials if wanted is None or str(t.path) in wanted]

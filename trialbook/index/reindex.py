@@ -23,15 +23,16 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialbook.errors import SourceError, TrialbookError
 from trialbook.index import signatures as sig
 from trialbook.index.db import is_corruption, open_writable, remove_index, writer_lock
-from trialbook.index.jobread import JobPlan, JobRead, now_ns, read_plans
+from trialbook.index.jobread import JobPlan, JobRead, default_workers, now_ns, read_plans
 from trialbook.index.roots import RootSpec
+from trialbook.index.sigcheck import SignatureChecker
 from trialbook.model.outcome import ERROR_OUTCOMES, Outcome
 from trialbook.model.trial import utc_now
 from trialbook.sources.base import SourceReader
@@ -67,6 +68,18 @@ _INSERT_TRIAL = (
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _ERROR_VALUES = tuple(str(o) for o in ERROR_OUTCOMES)
+
+
+@dataclass
+class _Draft:
+    """A job's plan before its known trials' signatures are compared (see ``Indexer._draft_plan``)."""
+
+    plan: JobPlan
+    stored: set[str] = field(default_factory=set)  # the trial paths the index knows
+    current: set[str] = field(default_factory=set)  # the trial paths the job has now
+    relist: bool = True
+    job_changed: bool = True
+    changed: Callable[[], list[str]] = list  # the known trials whose signature differs
 
 
 class Indexer:
@@ -127,27 +140,42 @@ class Indexer:
 
     def update_jobs(self, reader: SourceReader, root: str, job_dirs: Sequence[Path]) -> list[str | None]:
         """Re-read what changed in these jobs; returns their index names (None for a job gone)."""
-        plans: list[tuple[str, JobPlan | None]] = []
-        for job_dir in job_dirs:
-            key = str(job_dir)
-            if key in self.done:
-                continue
-            self.done.add(key)
-            plans.append((key, self.plan_job(reader, root, job_dir)))
-        todo = [p for _, p in plans if p is not None]
+        keys: list[str] = []
+        drafts: list[_Draft | None] = []
+        with SignatureChecker(self._workers(), self._known_trials(root)) as checker:
+            for job_dir in job_dirs:
+                key = str(job_dir)
+                if key in self.done:
+                    continue
+                self.done.add(key)
+                keys.append(key)
+                drafts.append(self._draft_plan(reader, root, job_dir, checker))
+            plans = [None if d is None else self._finish_plan(d) for d in drafts]
+        todo = [p for p in plans if p is not None]
         for plan, result in zip(todo, read_plans(todo, self.workers), strict=True):
             if isinstance(result, SourceError):
                 self.stats.warnings.append(f"{plan.job_dir}: skipped ({result.message})")
                 continue
             self.apply(plan, result)
-        return [self._name_of(key) for key, _ in plans]
+        return [self._name_of(key) for key in keys]
+
+    def _workers(self) -> int:
+        return default_workers() if self.workers is None else self.workers
+
+    def _known_trials(self, root: str) -> int:
+        """How many trials of ``root`` the index knows (each one's signature is checked)."""
+        return self.conn.execute("SELECT count(*) FROM trial_sources WHERE job_name IN"
+                                 " (SELECT job_name FROM all_jobs WHERE root = ?)", (root,)).fetchone()[0]
 
     def _name_of(self, job_dir: str) -> str | None:
         row = self.conn.execute("SELECT job_name FROM all_jobs WHERE job_dir = ?", (job_dir,)).fetchone()
         return row[0] if row else None
 
-    def plan_job(self, reader: SourceReader, root: str, job_dir: Path) -> JobPlan | None:
-        """What must be read of one job (None: nothing changed, or the job is gone and was removed)."""
+    def _draft_plan(self, reader: SourceReader, root: str, job_dir: Path,
+                    checker: SignatureChecker) -> _Draft | None:
+        """What must be read of one job, as far as the database tells (None: the job is gone and
+        was removed); the known trials' signatures go to ``checker``, compared while the next
+        jobs are drafted."""
         key = str(job_dir)
         row = self.conn.execute("SELECT * FROM all_jobs WHERE job_dir = ?", (key,)).fetchone()
         if not job_dir.exists():
@@ -159,25 +187,39 @@ class Indexer:
         plan = JobPlan(layout=reader.name, root=root, job_dir=key, started=started, margin_ns=sig.RACY_MARGIN_NS,
                        job_files="\n".join(job_files))
         if row is None:
-            return plan
+            return _Draft(plan)
         plan.name = row["job_name"]
-        sources = {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute(
-            "SELECT path, files, sig, identity FROM trial_sources WHERE job_name = ?", (plan.name,))}
+        cur = self.conn.cursor()
+        cur.row_factory = None  # plain tuples: they go to worker processes
+        known = cur.execute("SELECT path, files, sig FROM trial_sources WHERE job_name = ?", (plan.name,)).fetchall()
         relist, refreshed = sig.check_watch(row["watch"], started)
         if refreshed is not None:
             self.conn.execute("UPDATE all_jobs SET watch = ? WHERE job_name = ?", (refreshed, plan.name))
-        current = {str(p) for p in reader.trial_dirs(job_dir)} if relist else set(sources)
-        plan.removed = set(sources) - current
-        plan.read_paths = sorted(p for p in current if p not in sources
-                                 or sig.files_sig(sources[p][0].split("\n")) != sources[p][1])
-        changed = set(plan.read_paths)
-        plan.identities = {p: v[2] for p, v in sources.items() if p in current and p not in changed and v[2]}
+        stored = {k[0] for k in known}
+        current = {str(p) for p in reader.trial_dirs(job_dir)} if relist else stored
+        if relist:
+            known = [k for k in known if k[0] in current]
         job_changed = plan.job_files != row["job_files"] or sig.files_sig(job_files) != row["job_sig"]
-        plan.relist = relist
-        plan.read = bool(plan.read_paths) or job_changed
-        if not (plan.read or plan.removed or relist):
+        return _Draft(plan, stored, current, relist, job_changed, checker.submit(known))
+
+    def _finish_plan(self, draft: _Draft) -> JobPlan | None:
+        """The plan of a drafted job once its changed trials are known (None: nothing to do)."""
+        plan = draft.plan
+        if plan.name is None:
+            return plan
+        stored, current = draft.stored, draft.current
+        plan.removed = stored - current
+        plan.read_paths = sorted((current - stored) | set(draft.changed()))
+        plan.relist = draft.relist
+        plan.read = bool(plan.read_paths) or draft.job_changed
+        if not (plan.read or plan.removed or draft.relist):
             self.stats.jobs_unchanged += 1
             return None
+        if plan.read:  # the trials not read are known to the reader by their stored identity
+            changed = set(plan.read_paths)
+            plan.identities = {p: i for p, i in self.conn.execute(
+                "SELECT path, identity FROM trial_sources WHERE job_name = ? AND identity IS NOT NULL",
+                (plan.name,)) if p in current and p not in changed and i}
         return plan
 
     def _job_name(self, name: str, job_dir: str) -> str:

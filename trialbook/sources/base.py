@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -116,7 +116,7 @@ class SourceReader(ABC):
         return [p for p in _files_in(job_dir) if p.name not in ("summary.json", "summary.md")]
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
-                    known: dict[Path, Any] | None = None) -> JobView:
+                    known: Mapping[Path, Any] | None = None) -> JobView:
         """The job at ``job_dir`` with only the trials at ``trial_dirs`` (None: all) read.
 
         ``known``: for trials not read, the identities their ``TrialView.extra["identity"]`` held

@@ -43,6 +43,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ def _assign_attempts(drafts: list[TrialDraft]) -> None:
 
 
 def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None,
-             known: dict[Path, Any] | None = None) -> JobView:
+             known: Mapping[Path, Any] | None = None) -> JobView:
     """One Harbor/Pier job: its trials (every sub-directory is one) and its start/finish/status.
 
     ``only``: read just these trials in full; the others are needed for identity only, because
@@ -222,7 +223,7 @@ class HarborReader(SourceReader):
         return [Path(p) for p in trial_files(os.fspath(trial_dir), _entries)]
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
-                    known: dict[Path, Any] | None = None) -> JobView:
+                    known: Mapping[Path, Any] | None = None) -> JobView:
         """The job with only ``trial_dirs`` read in full (their siblings for identity only)."""
         job_dir = Path(job_dir)
         return read_job(SafeTree(job_dir), job_dir, None if trial_dirs is None else set(trial_dirs), known)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ class NativeReader(SourceReader):
         return [job_dir / "results.json", job_dir / "result.json", job_dir / "config.yaml"]
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
-                    known: dict[Path, Any] | None = None) -> JobView:
+                    known: Mapping[Path, Any] | None = None) -> JobView:
         return read_job(job_dir, trial_dirs)
 
     def output_files(self, trial: TrialView) -> dict[str, Path]:

@@ -30,6 +30,9 @@ from trialbook.sources.registry import get_reader
 
 #: Run reads in worker processes when at least this many trials (estimated) are to be read.
 PARALLEL_MIN_TRIALS = 2000
+#: A partial read goes over the stored identities of the job's other trials: about this many cost
+#: as much as reading one trial (so touching 1% of big jobs is still read in worker processes).
+IDENTITIES_PER_TRIAL = 20
 #: A job read in full is split across workers in parts of at least this many trials.
 PART_MIN_TRIALS = 500
 
@@ -58,8 +61,8 @@ class JobPlan:
         """Estimated trials to read (a new job: the entries of its directory)."""
         if not self.read:
             return 0
-        if self.read_paths is not None:
-            return len(self.read_paths)
+        if self.read_paths is not None:  # the other trials' stored identities are gone over too
+            return len(self.read_paths) + len(self.identities) // IDENTITIES_PER_TRIAL
         try:
             with os.scandir(self.job_dir) as it:
                 return sum(1 for _ in it)
@@ -97,19 +100,21 @@ def trial_row(view: TrialView) -> tuple:
     )
 
 
-class StoredIdentities(Mapping[Path, Any]):
+class StoredIdentities(Mapping[str, Any]):
     """The identities the index stored for the trials not read, by trial path, each decoded only
-    when the reader asks for it (a partial read of a big job asks for thousands: no Path is built
-    per stored trial, no JSON decoded twice)."""
+    when the reader asks for it (a partial read of a big job asks for thousands)."""
 
     def __init__(self, raw: dict[str, str]) -> None:
         self._raw = raw
 
-    def __getitem__(self, path: Path) -> Any:
-        return orjson.loads(self._raw[str(path)])
+    def __getitem__(self, path: str) -> Any:
+        try:
+            return orjson.loads(self._raw[path])
+        except orjson.JSONDecodeError:  # a damaged row: the reader reads that trial instead
+            return None
 
-    def __iter__(self) -> Iterator[Path]:
-        return (Path(p) for p in self._raw)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
 
     def __len__(self) -> int:
         return len(self._raw)

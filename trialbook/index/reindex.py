@@ -216,10 +216,10 @@ class Indexer:
             self.stats.jobs_unchanged += 1
             return None
         if plan.read:  # the trials not read are known to the reader by their stored identity
-            changed = set(plan.read_paths)
-            plan.identities = {p: i for p, i in self.conn.execute(
-                "SELECT path, identity FROM trial_sources WHERE job_name = ? AND identity IS NOT NULL",
-                (plan.name,)) if p in current and p not in changed and i}
+            cur = self.conn.cursor()
+            cur.row_factory = None  # (path, identity) pairs straight into a dict; a trial read is not looked up
+            plan.identities = dict(cur.execute(
+                "SELECT path, identity FROM trial_sources WHERE job_name = ? AND identity IS NOT NULL", (plan.name,)))
         return plan
 
     def _job_name(self, name: str, job_dir: str) -> str:

@@ -116,11 +116,12 @@ class SourceReader(ABC):
         return [p for p in _files_in(job_dir) if p.name not in ("summary.json", "summary.md")]
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
-                    known: Mapping[Path, Any] | None = None) -> JobView:
+                    known: Mapping[str, Any] | None = None) -> JobView:
         """The job at ``job_dir`` with only the trials at ``trial_dirs`` (None: all) read.
 
         ``known``: for trials not read, the identities their ``TrialView.extra["identity"]`` held
-        when last read (stored by the index), for a layout whose trials depend on their siblings.
+        when last read (stored by the index), by trial path as a string, for a layout whose
+        trials depend on their siblings.
         Default: read the whole job and keep those trials.
         """
         jobs = [job for job in self.read(job_dir) if job.path == job_dir]

@@ -94,8 +94,13 @@ def is_job_dir(tree: SafeTree, path: Path) -> bool:
 
 def trial_dirs_of(tree: SafeTree, job_dir: Path) -> list[Path]:
     """Every sub-directory of a job is a trial, except a trialbook ``analysis/`` written into it."""
-    return [d for d in tree.subdirs(job_dir)
-            if not (d.name == "analysis" and (d / "analysis_config.yaml").is_file())]
+    return [Path(d) for d in trial_paths_of(tree, job_dir)]
+
+
+def trial_paths_of(tree: SafeTree, job_dir: Path) -> list[str]:
+    """:func:`trial_dirs_of` as plain strings."""
+    return [d for d in tree.subdir_paths(job_dir)
+            if not (os.path.basename(d) == "analysis" and os.path.isfile(f"{d}/analysis_config.yaml"))]
 
 
 def _job_dirs(tree: SafeTree, path: Path) -> list[Path]:
@@ -148,13 +153,13 @@ def _assign_attempts(drafts: list[TrialDraft]) -> None:
             d.attempt = number
 
 
-def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None,
-             known: Mapping[Path, Any] | None = None) -> JobView:
+def read_job(tree: SafeTree, job_dir: Path, only: set[str] | None = None,
+             known: Mapping[str, Any] | None = None) -> JobView:
     """One Harbor/Pier job: its trials (every sub-directory is one) and its start/finish/status.
 
-    ``only``: read just these trials in full; the others are needed for identity only, because
-    variants and attempt numbers depend on every trial of the job (incremental reindex): taken
-    from ``known`` (the identities the index stored) where given, else read.
+    ``only``: read just the trials at these paths in full; the others are needed for identity
+    only, because variants and attempt numbers depend on every trial of the job (incremental
+    reindex): taken from ``known`` (the identities the index stored) where given, else read.
     """
     problems: list[str] = []
     result: dict[str, Any] = {}
@@ -167,15 +172,21 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[Path] | None = None,
     finished = result.get("finished_at") if isinstance(result.get("finished_at"), str) else None
     status = "finished" if finished else ("running" if result else None)
     known = known or {}
-    drafts = [read_trial(tree, d, job_dir.name, job_running=status == "running")
-              if only is None or d in only
-              else TrialDraft.from_identity(d, job_dir.name, known.get(d)) or identity_draft(tree, d, job_dir.name)
-              for d in trial_dirs_of(tree, job_dir)]
+    drafts: list[TrialDraft] = []
+    wanted: list[TrialDraft] = []
+    for d in trial_paths_of(tree, job_dir):
+        if only is None or d in only:
+            draft = read_trial(tree, Path(d), job_dir.name, job_running=status == "running")
+            wanted.append(draft)
+        else:  # siblings stay plain strings: a partial read of a big job has thousands
+            draft = TrialDraft.from_identity(d, job_dir.name, known.get(d)) or identity_draft(tree, Path(d),
+                                                                                              job_dir.name)
+        drafts.append(draft)
     _assign_variants(drafts)
     _assign_attempts(drafts)
-    trials = [TrialView(record=d.record(), path=d.path, layout="harbor", load_trajectory=d.loader,
+    trials = [TrialView(record=d.record(), path=Path(d.path), layout="harbor", load_trajectory=d.loader,
                         extra={"identity": d.identity(), "files": d.files, "stats": d.stats})
-              for d in drafts if only is None or d.path in only]
+              for d in wanted]
     stats = result.get("stats") if isinstance(result.get("stats"), dict) else {}
     meta: dict[str, Any] = {
         "n_total_trials": result.get("n_total_trials"),
@@ -223,10 +234,11 @@ class HarborReader(SourceReader):
         return [Path(p) for p in trial_files(os.fspath(trial_dir), _entries)]
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
-                    known: Mapping[Path, Any] | None = None) -> JobView:
+                    known: Mapping[str, Any] | None = None) -> JobView:
         """The job with only ``trial_dirs`` read in full (their siblings for identity only)."""
         job_dir = Path(job_dir)
-        return read_job(SafeTree(job_dir), job_dir, None if trial_dirs is None else set(trial_dirs), known)
+        return read_job(SafeTree(job_dir), job_dir, None if trial_dirs is None else {os.fspath(p) for p in trial_dirs},
+                        known)
 
     def log_files(self, trial: TrialView) -> dict[str, Path]:
         """``copilot_events`` (the session log with most events) and ``atif`` when present."""

@@ -46,7 +46,8 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 class TrialDraft:
     """A trial's fields before the job-level pass assigns ``variant`` and ``attempt``."""
 
-    path: Path
+    #: The trial directory (a sibling known only by its stored identity keeps the plain string).
+    path: Path | str
     trial_name: str
     job: str
     task: str
@@ -68,7 +69,7 @@ class TrialDraft:
         return [self.trial_name, self.task, self.agent, self.model, self.model_short, self.started_at]
 
     @classmethod
-    def from_identity(cls, path: Path, job: str, identity: Any) -> TrialDraft | None:
+    def from_identity(cls, path: Path | str, job: str, identity: Any) -> TrialDraft | None:
         """The draft :meth:`identity` describes (None when ``identity`` is not one)."""
         if not (isinstance(identity, list) and len(identity) == 6 and all(
                 v is None or isinstance(v, str) for v in identity) and identity[0] and identity[1] and identity[2]):

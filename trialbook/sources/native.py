@@ -132,7 +132,7 @@ class NativeReader(SourceReader):
         return [job_dir / "results.json", job_dir / "result.json", job_dir / "config.yaml"]
 
     def read_trials(self, job_dir: Path, trial_dirs: list[Path] | None,
-                    known: Mapping[Path, Any] | None = None) -> JobView:
+                    known: Mapping[str, Any] | None = None) -> JobView:
         return read_job(job_dir, trial_dirs)
 
     def output_files(self, trial: TrialView) -> dict[str, Path]:

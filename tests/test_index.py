@@ -207,13 +207,20 @@ def test_incremental_harbor_rereads_only_the_changed_trial(tmp_path: Path) -> No
     assert rows(db, query) == before  # variant and attempt of a partial read match the full read
 
 
-def test_a_changed_harbor_trial_is_read_without_opening_its_siblings(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_changed_harbor_trial_is_read_without_opening_its_siblings(tmp_path: Path, monkeypatch,
+                                                                     workers: int) -> None:
     """Variant and attempt numbering need every trial's identity: the index stores it, so touching
-    one trial of a big job does not re-read the others (their files are never opened)."""
+    one trial of a big job does not re-read the others (their files are never opened), in this
+    process or in a worker process."""
     import trialbook.sources.harbor as harbor
+    from trialbook.index import jobread
+
+    monkeypatch.setattr(jobread, "PARALLEL_MIN_TRIALS", 1)
 
     root = tmp_path / "jobs"
     shutil.copytree(FIXTURES / "harbor" / "jobs", root)
+    shutil.copytree(root / "mixed-agents", root / "mixed-agents-copy")  # two jobs: each read by a worker
     db = tmp_path / "index.db"
     _settle()
     reindex(db, [RootSpec(root)], workers=1)
@@ -224,11 +231,12 @@ def test_a_changed_harbor_trial_is_read_without_opening_its_siblings(tmp_path: P
         raise AssertionError("a sibling of the changed trial was read")
 
     monkeypatch.setattr(harbor, "identity_draft", no_sibling_reads)
-    result = next(root.glob("mixed-agents/fix-add__*/result.json"))
-    result.write_text(result.read_text())
+    results = sorted(root.glob("*/*/result.json"))
+    for result in (results[0], results[-1]):  # one trial in each of two jobs
+        result.write_text(result.read_text())
     _settle()
-    stats = reindex(db, [], workers=1)
-    assert (stats.trials_read, stats.jobs_updated) == (1, 1)
+    stats = reindex(db, [], workers=workers)
+    assert (stats.trials_read, stats.jobs_updated) == (2, 2)
     assert rows(db, query) == before
 
 

@@ -32,7 +32,11 @@ def detect(path: Path) -> bool:
         return True
     if is_job_dir(path):
         return True
-    return any(is_job_dir(p) for p in path.iterdir() if p.is_dir())
+    # a directory of jobs: a child with a config.yaml first (one stat per child, not a Path and
+    # several stats: this runs on every directory given to `show`, e.g. Harbor jobs of 5k trials)
+    with os.scandir(path) as entries:
+        return any(e.is_dir() and os.path.isfile(f"{e.path}/config.yaml") and is_job_dir(Path(e.path))
+                   for e in entries)
 
 
 def job_dirs(path: Path) -> list[Path]:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+import orjson
+
 from trialbook import secrets
 from trialbook.errors import ConfigError
 from trialbook.sft.candidates import DIGEST_SIZE, Candidates
@@ -24,6 +26,7 @@ from trialbook.sft.messages import (
     dumps_json,
     media_parts,
     training_messages,
+    trajectory_data,
     trajectory_to_messages,
 )
 from trialbook.sft.sharegpt import to_sharegpt
@@ -116,7 +119,8 @@ class Converter:
         """Filter and convert one input; its token count is filled in when the batch is flushed."""
         options, stats = self.options, self.stats
         stats.saw(item.task, item.variant)
-        parts = media_parts(item.trajectory)
+        data = trajectory_data(item.trajectory)  # a model is dumped once, for both
+        parts = media_parts(data)
         if any(parts.values()):
             stats.multimodal(parts)
             return
@@ -127,7 +131,7 @@ class Converter:
             stats.drop("resolved_only")
             return
         try:
-            conv = trajectory_to_messages(item.trajectory, options.thinking)
+            conv = trajectory_to_messages(data, options.thinking)
         except SkipTrajectory as skip:
             stats.drop(skip.reason)
             return
@@ -161,13 +165,14 @@ class Converter:
             parallel_turns=sum(1 for m in trainable if len(m.get("tool_calls") or ()) > 1),
         )
         scrub = secrets.current().bytes
-        im_line, lf_item = scrub(dumps_json(record)), scrub(dumps_json(example))
+        im_bytes, messages_json = _record_json(record)
+        im_line, lf_item = scrub(im_bytes), scrub(dumps_json(example))
         offset = self.spool.seek(0, os.SEEK_END)
         self.spool.write(im_line)
         self.spool.write(lf_item)
         index = self.candidates.add(
             facts, attempt=item.attempt, id=item.id,
-            digest=hashlib.blake2b(dumps_json(conv.messages, sort_keys=True), digest_size=DIGEST_SIZE).digest(),
+            digest=hashlib.blake2b(messages_json, digest_size=DIGEST_SIZE).digest(),
             notes=notes, spool=self.spool_index, offset=offset, im_len=len(im_line), lf_len=len(lf_item),
         )
         self._pending.append((index, trainable, conv.tools))
@@ -190,6 +195,28 @@ class Converter:
             for (i, _, _), key in zip(self._pending, keys, strict=True):
                 table.tokens[i] = self._counted[key]
         self._pending.clear()
+
+
+_RECORD_HEAD = ("id", "job", "task", "variant", "attempt")
+_RECORD_TAIL = ("tools", "score", "resolved", "meta")
+
+
+def _record_json(record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The im.jsonl line of ``record`` and its messages' JSON (what duplicates are found by), in
+    one serialisation: orjson's compact output of a mapping is its members' outputs joined, so
+    the line is built around the messages' bytes. The messages are built in a fixed key order,
+    so equal messages give equal bytes. A value orjson cannot write (an integer beyond 64
+    bits) takes the stdlib path for both.
+    """
+    if tuple(record) != (*_RECORD_HEAD, "messages", *_RECORD_TAIL):
+        raise ValueError("unexpected im.jsonl record keys")
+    try:
+        messages = orjson.dumps(record["messages"])
+        head = orjson.dumps({key: record[key] for key in _RECORD_HEAD})
+        tail = orjson.dumps({key: record[key] for key in _RECORD_TAIL})
+    except orjson.JSONEncodeError:
+        return dumps_json(record), dumps_json(record["messages"])
+    return b"".join((head[:-1], b',"messages":', messages, b",", tail[1:])), messages
 
 
 def convert_items(items: Iterable[IndexedItem], options: ConvertOptions, counter: TokenCounter | None,

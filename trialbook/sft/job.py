@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from trialbook.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
+from trialbook.sft.atif_data import checked_trajectory_data
 from trialbook.sft.convert import ConvertOptions, ConvertResult, IndexedItem, convert
 from trialbook.sft.inputs import SftInput
 from trialbook.sft.tokens import HF_PREFIX
@@ -75,7 +77,7 @@ class JobInputs:
         if rec.outcome == Outcome.CANCELLED or rec.status != "finished":
             return None
         try:
-            traj = view.load_trajectory() if view.load_trajectory else None
+            traj = _trajectory(view)
         except TrialbookError:
             return (rec.task, rec.variant, "unreadable_trajectory")
         if traj is None:
@@ -98,6 +100,19 @@ def sft_inputs(job: JobView, unavailable: list[tuple[str, str, str]]) -> Iterato
             unavailable.append(item)
         elif item is not None:
             yield item
+
+
+def _trajectory(view: TrialView) -> Trajectory | dict[str, Any] | None:
+    """The trial's ATIF trajectory: its JSON data when :mod:`trialbook.sft.atif_data` vouches for
+    it (no models built), else validated into the models (the same result, or the same error)."""
+    if view.load_trajectory_data is not None:
+        data = view.load_trajectory_data()
+        if data is None:
+            return None
+        checked = checked_trajectory_data(data)
+        if checked is not None:
+            return checked
+    return view.load_trajectory() if view.load_trajectory else None
 
 
 def _from_litellm_log(view: TrialView, job: str) -> Trajectory | None:

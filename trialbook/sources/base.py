@@ -33,6 +33,10 @@ class TrialView:
     layout: str
     load_trajectory: Callable[[], Trajectory | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The trajectory file's parsed JSON, not validated (None: no file), for a consumer that
+    #: checks the data itself and falls back to ``load_trajectory`` (SFT conversion); unset
+    #: when the layout's trajectory is not one ATIF file.
+    load_trajectory_data: Callable[[], Any] | None = None
     _trajectory: Trajectory | None = field(default=None, repr=False)
     _loaded: bool = field(default=False, repr=False)
 

@@ -37,6 +37,14 @@ def _trajectory_loader(trial_dir: Path, tree: SafeTree):
     return load
 
 
+def _trajectory_data_loader(trial_dir: Path, tree: SafeTree):
+    def load_data() -> Any:
+        path = TrialPaths(trial_dir).trajectory
+        return tree.read_json(path) if tree.exists(path) else None
+
+    return load_data
+
+
 def read_trial(trial_dir: Path, job_name: str, tree: SafeTree | None = None) -> TrialView:
     """One native trial; unreadable records become an ``infra_error`` placeholder with the reason.
 
@@ -53,7 +61,8 @@ def read_trial(trial_dir: Path, job_name: str, tree: SafeTree | None = None) -> 
                              variant="unknown", agent="unknown", attempt=1, status="finished",
                              outcome=Outcome.INFRA_ERROR, reason=f"unreadable trial.json: {reason}")
     return TrialView(record=record, path=trial_dir, layout="native",
-                     load_trajectory=_trajectory_loader(trial_dir, tree), extra={"files": [trial_json]})
+                     load_trajectory=_trajectory_loader(trial_dir, tree), extra={"files": [trial_json]},
+                     load_trajectory_data=_trajectory_data_loader(trial_dir, tree))
 
 
 def _trial_dirs(job_dir: Path) -> list[Path]:

@@ -78,8 +78,8 @@ def _metrics(metrics: Any) -> None:
     if metrics is None:
         return
     _keys(metrics, _METRICS_KEYS)
-    for name in _METRICS_INTS:
-        _int(metrics.get(name))
+    for name in _METRICS_INTS.intersection(metrics):
+        _int(metrics[name])
     _number(metrics.get("cost_usd"))
     for name in ("prompt_token_ids", "completion_token_ids"):
         ids = metrics.get(name)
@@ -92,61 +92,60 @@ def _metrics(metrics: Any) -> None:
 
 
 def _step(step: Any, position: int) -> None:
-    _keys(step, _STEP_KEYS)
+    """One step (the hot loop: checks written out rather than called, as there are tens per trajectory)."""
+    if type(step) is not dict or not _STEP_KEYS.issuperset(step):
+        raise _Unchecked
     get = step.get
-    if type(step.get("step_id")) is not int or step["step_id"] != position:
+    step_id, source, timestamp = get("step_id"), get("source"), get("timestamp")
+    if type(step_id) is not int or step_id != position or type(source) is not str or source not in _SOURCES:
         raise _Unchecked
-    source = get("source")
-    if type(source) is not str or source not in _SOURCES:
-        raise _Unchecked
-    timestamp = get("timestamp")
     if timestamp is not None and (type(timestamp) is not str or not is_iso8601(timestamp)):
         raise _Unchecked
-    _str(get("model_name"))
-    effort = get("reasoning_effort")
-    if effort is not None and type(effort) not in (str, float):
+    model_name, effort, reasoning = get("model_name"), get("reasoning_effort"), get("reasoning_content")
+    if ((model_name is not None and type(model_name) is not str)
+            or (effort is not None and type(effort) not in (str, float))
+            or (reasoning is not None and type(reasoning) is not str)
+            or type(get("message")) is not str):  # content parts (and a missing message) take the model path
         raise _Unchecked
-    if type(get("message")) is not str:  # content parts (and a missing message) take the model path
-        raise _Unchecked
-    _str(get("reasoning_content"))
     calls = get("tool_calls")
     call_ids = set()
     if calls is not None:
         if type(calls) is not list:
             raise _Unchecked
         for call in calls:
-            _keys(call, _CALL_KEYS)
-            _str(call.get("tool_call_id"), optional=False)
-            _str(call.get("function_name"), optional=False)
-            _mapping(call.get("arguments"), optional=False)
-            _mapping(call.get("extra"))
-            call_ids.add(call["tool_call_id"])
+            if type(call) is not dict or not _CALL_KEYS.issuperset(call):
+                raise _Unchecked
+            call_id, extra = call.get("tool_call_id"), call.get("extra")
+            if (type(call_id) is not str or type(call.get("function_name")) is not str
+                    or type(call.get("arguments")) is not dict or (extra is not None and type(extra) is not dict)):
+                raise _Unchecked
+            call_ids.add(call_id)
     observation = get("observation")
     if observation is not None:
-        _keys(observation, _OBSERVATION_KEYS)
+        if type(observation) is not dict or not _OBSERVATION_KEYS.issuperset(observation):
+            raise _Unchecked
         results = observation.get("results")
         if type(results) is not list:
             raise _Unchecked
         for result in results:
-            _keys(result, _RESULT_KEYS)
-            call_id = result.get("source_call_id")
-            _str(call_id)
-            if call_id is not None and call_id not in call_ids:
+            if type(result) is not dict or not _RESULT_KEYS.issuperset(result):
                 raise _Unchecked
-            _str(result.get("content"))
-            if result.get("subagent_trajectory_ref") is not None:
+            call_id, content, extra = result.get("source_call_id"), result.get("content"), result.get("extra")
+            if ((call_id is not None and (type(call_id) is not str or call_id not in call_ids))
+                    or (content is not None and type(content) is not str)
+                    or result.get("subagent_trajectory_ref") is not None
+                    or (extra is not None and type(extra) is not dict)):
                 raise _Unchecked
-            _mapping(result.get("extra"))
     _metrics(get("metrics"))
-    copied = get("is_copied_context")
-    if copied is not None and type(copied) is not bool:
+    copied, llm_calls, extra = get("is_copied_context"), get("llm_call_count"), get("extra")
+    if ((copied is not None and type(copied) is not bool)
+            or (llm_calls is not None and (type(llm_calls) is not int or llm_calls < 0))
+            or (extra is not None and type(extra) is not dict)):
         raise _Unchecked
-    _int(get("llm_call_count"), 0)
-    _mapping(get("extra"))
     if source != "agent":
         if any(get(name) is not None for name in AGENT_ONLY_FIELDS):
             raise _Unchecked
-    elif get("llm_call_count") == 0 and any(get(name) is not None for name in NO_LLM_FORBIDDEN_FIELDS):
+    elif llm_calls == 0 and any(get(name) is not None for name in NO_LLM_FORBIDDEN_FIELDS):
         raise _Unchecked
 
 

@@ -8,8 +8,8 @@ Pipeline, per input (streamed; the trajectory is not kept after its turn):
 3. count tokens of the trainable messages in batches (:mod:`trialbook.sft.tokens`).
 
 Then, over all candidates in a deterministic order (task, variant, attempt, id): exact
-duplicates are removed (BLAKE2b of the canonical, key-sorted JSON of the messages; the first
-in that order is kept), ``max_tokens`` is applied, and ``per_task_cap`` keeps the best-scored
+duplicates are removed (a hash of the messages' JSON, canonical as the messages are built in
+a fixed key order; the first in that order is kept), ``max_tokens`` is applied, and ``per_task_cap`` keeps the best-scored
 examples of each task (score descending, missing scores last, ties in the same order).
 Line *i* of im.jsonl and element *i* of lf.json are the same trial. Each file is written
 atomically.

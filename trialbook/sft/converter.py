@@ -172,7 +172,7 @@ class Converter:
         self.spool.write(lf_item)
         index = self.candidates.add(
             facts, attempt=item.attempt, id=item.id,
-            digest=hashlib.blake2b(messages_json, digest_size=DIGEST_SIZE).digest(),
+            digest=_digest(messages_json),
             notes=notes, spool=self.spool_index, offset=offset, im_len=len(im_line), lf_len=len(lf_item),
         )
         self._pending.append((index, trainable, conv.tools))
@@ -185,7 +185,7 @@ class Converter:
             return
         if self.counter is not None:  # tokenizer "none": nothing needs a count (it stays 0)
             table = self.candidates
-            keys = [table.digest(i) + hashlib.blake2b(dumps_json(tools), digest_size=DIGEST_SIZE).digest()
+            keys = [table.digest(i) + _digest(dumps_json(tools))
                     for i, _, tools in self._pending]
             todo = {k: (messages, tools) for k, (_, messages, tools) in zip(keys, self._pending, strict=True)
                     if k not in self._counted}
@@ -195,6 +195,12 @@ class Converter:
             for (i, _, _), key in zip(self._pending, keys, strict=True):
                 table.tokens[i] = self._counted[key]
         self._pending.clear()
+
+
+def _digest(data: bytes) -> bytes:
+    """The content hash duplicates are found by (in this process only, never stored): SHA-256,
+    which CPUs compute in hardware, cut to :data:`DIGEST_SIZE` bytes."""
+    return hashlib.sha256(data).digest()[:DIGEST_SIZE]
 
 
 _RECORD_HEAD = ("id", "job", "task", "variant", "attempt")

@@ -136,7 +136,10 @@ def _step(step: Any, position: int) -> None:
                     or result.get("subagent_trajectory_ref") is not None
                     or (extra is not None and type(extra) is not dict)):
                 raise _Unchecked
-    _metrics(get("metrics"))
+    metrics = get("metrics")
+    if metrics is not None and not (type(metrics) is dict and _METRICS_INTS.issuperset(metrics)
+                                    and all(type(v) is int for v in metrics.values())):
+        _metrics(metrics)  # the usual token counts alone are checked above; anything else here
     copied, llm_calls, extra = get("is_copied_context"), get("llm_call_count"), get("extra")
     if ((copied is not None and type(copied) is not bool)
             or (llm_calls is not None and (type(llm_calls) is not int or llm_calls < 0))

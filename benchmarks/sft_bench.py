@@ -6,17 +6,21 @@ parallel) and outputs cut from real source files (the Python standard library), 
 per byte are those of code and logs. It is written as a native job (``trial.json`` and
 ``agent/trajectory.json`` per trial), and each conversion runs ``convert_job`` in a fresh
 process, as ``trialbook convert`` does: reading, ATIF validation, conversion, token counting
-and writing are all timed. For each size it measures, in turn:
+and writing are all timed. For each size (``--sizes``) it measures, in turn:
 
 1. no exact tokenization (tokenizer ``none``), 1 process and ``--workers`` processes;
 2. exact tokenization (``--tokenizer``), 1 process and ``--workers`` processes;
 3. the same again with the token-count cache filled by a first run (a re-conversion).
 
+Then, for each number of trials (``--trials``), a job of that many small trajectories (a few KB
+each) is converted without exact tokenization, in 1 and ``--workers`` processes: its peak RSS
+shows what memory grows with the number of trials rather than with the input bytes.
+
 CPU seconds are those of the conversion in the converting process and its workers (start-up
 and imports excluded; MB per CPU-second is a per-core figure whatever the load); peak RSS is
 the largest of those processes, measured in a separate run of the same conversion.
 
-Usage: python benchmarks/sft_bench.py [--sizes 1000,4000] [--workers 2] [--tokenizer o200k_base] [--dir DIR]
+Usage: python benchmarks/sft_bench.py [--sizes 1000,4000] [--trials 5000,40000] [--workers 2] [--tokenizer o200k_base] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -73,9 +77,11 @@ def _corpus() -> list[str]:
 class Generator:
     """Builds ATIF trajectories as JSON bytes from a seeded random source and a text corpus."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, scale: float = 1.0) -> None:
         self.rng = random.Random(seed)
         self.corpus = _corpus()
+        #: Text lengths are multiplied by this (small trajectories for the trial-count runs).
+        self.scale = scale
         self.system = {
             variant: f"You are agent {variant}, an expert software engineer.\n" + self.snippet(2500, 4000)
             for variant in ("v1", "v2")
@@ -83,7 +89,7 @@ class Generator:
 
     def snippet(self, low: int, high: int) -> str:
         text = self.rng.choice(self.corpus)
-        size = self.rng.randint(low, high)
+        size = int(self.rng.randint(low, high) * self.scale)
         start = self.rng.randrange(0, max(1, len(text) - size))
         return text[start : start + size]
 
@@ -114,13 +120,13 @@ class Generator:
         }
         return step, call_index
 
-    def trajectory(self, task: int, variant: str) -> bytes:
+    def trajectory(self, task: int, variant: str, n_steps: tuple[int, int] = (12, 40)) -> bytes:
         steps: list[dict[str, Any]] = [
             {"step_id": 1, "source": "system", "message": self.system[variant]},
             {"step_id": 2, "source": "user", "message": f"Task {task}: " + self.snippet(300, 1500)},
         ]
         call_index = 0
-        for _ in range(self.rng.randint(12, 40)):
+        for _ in range(self.rng.randint(*n_steps)):
             step, call_index = self.step(len(steps) + 1, call_index)
             steps.append(step)
         steps.append({"step_id": len(steps) + 1, "source": "agent", "message": "Done. " + self.snippet(50, 400)})
@@ -134,9 +140,13 @@ class Generator:
         return orjson.dumps(data)
 
 
-def write_job(root: Path, n: int, seed: int) -> tuple[Path, int]:
-    """A native job of ``n`` trials (2 variants x 5 attempts per task); returns it and its trajectory bytes."""
-    gen = Generator(seed)
+def write_job(root: Path, n: int, seed: int, small: bool = False) -> tuple[Path, int]:
+    """A native job of ``n`` trials (2 variants x 5 attempts per task); returns it and its trajectory bytes.
+
+    ``small``: trajectories of a few KB (2-4 steps, short texts), for memory against the number of trials.
+    """
+    gen = Generator(seed, scale=0.1 if small else 1.0)
+    steps = (2, 4) if small else (12, 40)
     job = root / "jobs" / "bench"
     job.mkdir(parents=True)
     (job / "config.yaml").write_text("name: bench\n")
@@ -154,7 +164,7 @@ def write_job(root: Path, n: int, seed: int) -> tuple[Path, int]:
             "schema": "trialbook.trial/1", "trial_name": name, "job": "bench", "task": f"task-{task:05d}",
             "variant": variant, "agent": "bench-agent", "model": "qwen3-coder", "attempt": attempt,
             "status": "finished", "outcome": "resolved" if reward else "unresolved", "reward": reward}))
-        raw = gen.trajectory(task, variant)
+        raw = gen.trajectory(task, variant, steps)
         (trial / "agent" / "trajectory.json").write_bytes(raw)
         size += len(raw)
     return job, size
@@ -199,10 +209,37 @@ def _rss_alone(job: Path, out: Path, tokenizer: str, workers: int) -> float:
     return max(own, children)
 
 
+def _trial_count_run(root: Path, n: int, seed: int, workers: int) -> list[dict[str, Any]]:
+    """Peak RSS (and rate) of converting a job of ``n`` small trajectories without exact tokenization:
+    what grows with the number of trials rather than with the bytes."""
+    t = time.perf_counter()
+    job, size = write_job(root, n, seed, small=True)
+    mb = size / 1e6
+    print(f"{n} small trajectories, {mb:.1f} MB ({size / n / 1e3:.1f} KB each), written in "
+          f"{time.perf_counter() - t:.1f}s", flush=True)
+    rows = []
+    for w in sorted({1, workers}):
+        f = run_one(job, root / "out", "none", w, None)
+        rss = _rss_alone(job, root / "rss", "none", w)
+        row = {"n": n, "mb": round(mb, 1), "mode": f"trials none x{w}", "wall_s": round(f["wall_s"], 2),
+               "cpu_s": round(f["cpu_s"], 2), "mb_per_cpu_s": round(mb / f["cpu_s"], 1),
+               "mb_per_wall_s": round(mb / f["wall_s"], 1), "peak_rss_mb": round(rss), "kept": f["kept"],
+               "tokens": f["tokens"]}
+        rows.append(row)
+        print(f"  {'none x' + str(w):32} {row['wall_s']:7.2f}s wall {row['cpu_s']:7.2f}s CPU  "
+              f"{row['mb_per_cpu_s']:6.1f} MB/CPU-s  peak RSS {row['peak_rss_mb']} MB", flush=True)
+    shutil.rmtree(root)
+    return rows
+
+
 def main() -> None:
     """Generate each size, convert it in every mode, and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,4000", help="numbers of trajectories, comma-separated")
+    parser.add_argument("--sizes", default="1000,4000",
+                        help="numbers of trajectories (~60 KB each), comma-separated ('' to skip)")
+    parser.add_argument("--trials", default="5000,40000",
+                        help="numbers of small trajectories (a few KB each) for peak RSS against the number of "
+                             "trials, comma-separated ('' to skip)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes of the parallel runs")
     parser.add_argument("--tokenizer", default="o200k_base")
     parser.add_argument("--seed", type=int, default=0)
@@ -213,7 +250,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     base = Path(tempfile.mkdtemp(prefix="tb-sft-bench-", dir=args.dir))
     try:
-        for n in (int(x) for x in args.sizes.split(",")):
+        for n in (int(x) for x in args.sizes.split(",") if x):
             t = time.perf_counter()
             job, size = write_job(base / f"n{n}", n, args.seed)
             mb = size / 1e6
@@ -235,11 +272,14 @@ def main() -> None:
                 print(f"  {label:32} {row['wall_s']:7.2f}s wall {row['cpu_s']:7.2f}s CPU  "
                       f"{row['mb_per_cpu_s']:6.1f} MB/CPU-s {row['mb_per_wall_s']:6.1f} MB/s  {rss}", flush=True)
             shutil.rmtree(base / f"n{n}")
+        for n in (int(x) for x in args.trials.split(",") if x):
+            results.extend(_trial_count_run(base / f"t{n}", n, args.seed, args.workers))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))
-    print("targets: >= 50 MB per CPU-second without exact tokenization; peak RSS < 300 MB at every size")
+    print("targets: >= 50 MB per CPU-second without exact tokenization; peak RSS < 300 MB at every size "
+          "and number of trials")
 
 
 if __name__ == "__main__":

@@ -8,14 +8,17 @@ Pipeline, per input (streamed; the trajectory is not kept after its turn):
 3. count tokens of the trainable messages in batches (:mod:`trialbook.sft.tokens`).
 
 Then, over all candidates in a deterministic order (task, variant, attempt, id): exact
-duplicates are removed (BLAKE2b of the canonical, key-sorted JSON of the messages; the first
-in that order is kept), ``max_tokens`` is applied, and ``per_task_cap`` keeps the best-scored
+duplicates are removed (a hash of the messages' JSON, canonical as the messages are built in
+a fixed key order; the first in that order is kept), ``max_tokens`` is applied, and ``per_task_cap`` keeps the best-scored
 examples of each task (score descending, missing scores last, ties in the same order).
 Line *i* of im.jsonl and element *i* of lf.json are the same trial. Each file is written
 atomically.
 
 Memory stays flat whatever the input size: examples are serialised to spool files as they are
-converted and only small per-example facts stay in memory. Inputs given by position
+converted, and only the few facts selection needs stay in memory, column-wise
+(:mod:`trialbook.sft.candidates`, ~100 bytes an example); the statistics of the kept examples
+are summed as they are kept. A job's trials are read one at a time where the layout allows it
+(:class:`~trialbook.sources.base.TrialStream`). Inputs given by position
 (:class:`IndexedInputs`, as :func:`trialbook.sft.job.convert_job` does) are converted by
 ``workers`` processes (:mod:`trialbook.sft.parallel`), each over a range of positions, and
 merged in position order: the output bytes are those of one process. Tokenizer ``none`` turns
@@ -26,13 +29,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trialbook.errors import ConfigError
 from trialbook.jsonio import atomic_writer, write_json
+from trialbook.sft.candidates import Candidates
 from trialbook.sft.converter import (
     CONVERTER_VERSION,
     DATASET_INFO_FILE,
@@ -40,7 +45,6 @@ from trialbook.sft.converter import (
     LF_FILE,
     NO_TOKENIZER,
     STATS_FILE,
-    Candidate,
     ConvertOptions,
     IndexedInputs,
     IndexedItem,
@@ -49,7 +53,7 @@ from trialbook.sft.converter import (
 )
 from trialbook.sft.inputs import SftInput
 from trialbook.sft.parallel import convert_parallel, parallel_parts
-from trialbook.sft.sharegpt import ShareGptNotes, dataset_info_entry
+from trialbook.sft.sharegpt import dataset_info_entry
 from trialbook.sft.stats import SftStats
 from trialbook.sft.token_cache import TokenCache
 from trialbook.sft.tokens import get_tokenizer
@@ -86,46 +90,51 @@ class ConvertResult:
     train_config_path: Path | None = None
 
 
-def _write_outputs(spools: list[int], kept: list[Candidate], im_path: Path, lf_path: Path) -> None:
+def _write_outputs(spools: list[int], table: Candidates, kept: Sequence[int], im_path: Path, lf_path: Path) -> None:
     """im.jsonl (one line per kept example) and lf.json (a JSON array of them), in output order,
     copied from the spools one example at a time."""
+    spool, offset, im_len, lf_len = table.spool, table.offset, table.im_len, table.lf_len
     with atomic_writer(im_path) as im:
-        for c in kept:
-            im.write(os.pread(spools[c.spool], c.im_len, c.offset) + b"\n")
+        for i in kept:
+            im.write(os.pread(spools[spool[i]], im_len[i], offset[i]) + b"\n")
     with atomic_writer(lf_path) as lf:
         if not kept:
             lf.write(b"[]\n")
             return
         lf.write(b"[\n")
-        for i, c in enumerate(kept):
-            lf.write((b",\n" if i else b"") + os.pread(spools[c.spool], c.lf_len, c.offset + c.im_len))
+        for n, i in enumerate(kept):
+            lf.write((b",\n" if n else b"") + os.pread(spools[spool[i]], lf_len[i], offset[i] + im_len[i]))
         lf.write(b"\n]\n")
 
 
-def _select(candidates: list[Candidate], options: ConvertOptions, stats: SftStats) -> list[Candidate]:
-    """Deduplicate, apply max_tokens and per_task_cap, and return the kept ones in output order."""
-    candidates.sort(key=lambda c: c.key)
+def _select(table: Candidates, options: ConvertOptions, stats: SftStats) -> array[int]:
+    """Deduplicate, apply max_tokens and per_task_cap; the indices of the kept ones, in output order."""
+    order = table.output_order()
     seen: set[bytes] = set()
-    kept: list[Candidate] = []
-    for candidate in candidates:
-        if candidate.digest in seen:
+    kept = array("Q")
+    tokens = table.tokens
+    for i in order:
+        digest = table.digest(i)
+        if digest in seen:
             stats.drop("duplicate")
             continue
-        seen.add(candidate.digest)
-        if options.max_tokens is not None and candidate.facts.tokens > options.max_tokens:
+        seen.add(digest)
+        if options.max_tokens is not None and tokens[i] > options.max_tokens:
             stats.drop("max_tokens")
             continue
-        kept.append(candidate)
+        kept.append(i)
+    del order, seen
     if options.per_task_cap is not None:
-        by_task: dict[str, list[Candidate]] = {}
-        for candidate in kept:
-            by_task.setdefault(candidate.key[0], []).append(candidate)
+        by_task: dict[int, list[int]] = {}
+        for i in kept:
+            by_task.setdefault(table.task[i], []).append(i)
         chosen: set[int] = set()
         for group in by_task.values():
-            ranked = sorted(group, key=lambda c: -c.facts.score if c.facts.score is not None else float("inf"))
-            chosen.update(id(c) for c in ranked[: options.per_task_cap])
+            scores = [table.score_of(i) for i in group]
+            ranked = sorted(range(len(group)), key=lambda k: -scores[k] if scores[k] is not None else float("inf"))
+            chosen.update(group[k] for k in ranked[: options.per_task_cap])
         stats.drop("per_task_cap", len(kept) - len(chosen))
-        kept = [c for c in kept if id(c) in chosen]
+        kept = array("Q", (i for i in kept if i in chosen))
     return kept
 
 
@@ -180,14 +189,13 @@ def convert(
                 candidates = convert_items(_serial_items(inputs, unavailable), options, counter, stats, spool, 0,
                                            store)
         kept = _select(candidates, options, stats)
-        notes = ShareGptNotes()
-        for candidate in kept:
-            notes.add(candidate.notes)
-            stats.kept.append(candidate.facts)
+        for i in kept:
+            stats.keep(candidates.facts(i))
+        notes = candidates.sum_notes(kept)
         stats.conversion.update({f"sharegpt_{name}": value for name, value in notes.as_dict().items()})
         spools = [os.open(p, os.O_RDONLY) for p in sorted(Path(spool_dir).iterdir())]
         try:
-            _write_outputs(spools, kept, paths[IM_FILE], paths[LF_FILE])
+            _write_outputs(spools, candidates, kept, paths[IM_FILE], paths[LF_FILE])
         finally:
             for fd in spools:
                 os.close(fd)
@@ -202,7 +210,7 @@ def convert(
     }
     write_json(paths[STATS_FILE], body)
     write_json(paths[DATASET_INFO_FILE], dataset_info_entry(dataset_name, LF_FILE))
-    longest = max((f.tokens for f in stats.kept), default=None) if counter is not None else None
+    longest = stats.longest if counter is not None else None
     train_path = write_train_config(out, train_config(out, dataset_name, longest, options.max_tokens, options.train))
     return ConvertResult(
         out_dir=out,

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+import orjson
+
 from trialbook import secrets
 from trialbook.errors import ConfigError
+from trialbook.sft.candidates import DIGEST_SIZE, Candidates
 from trialbook.sft.inputs import SftInput
 from trialbook.sft.messages import (
     THINKING_CHOICES,
@@ -24,9 +26,10 @@ from trialbook.sft.messages import (
     dumps_json,
     media_parts,
     training_messages,
+    trajectory_data,
     trajectory_to_messages,
 )
-from trialbook.sft.sharegpt import ShareGptNotes, to_sharegpt
+from trialbook.sft.sharegpt import to_sharegpt
 from trialbook.sft.stats import ExampleFacts, SftStats
 from trialbook.sft.token_cache import TokenCache
 from trialbook.sft.tokens import DEFAULT_TOKENIZER, TokenCounter
@@ -93,20 +96,6 @@ class IndexedInputs(Protocol):
         """The item at ``index`` (read when asked: a worker reads only its own range)."""
 
 
-@dataclass(slots=True)
-class Candidate:
-    """A converted example waiting for dedup and selection: sort key, hash, facts, serialised bytes."""
-
-    key: tuple[str, str, int, str]
-    digest: bytes
-    facts: ExampleFacts
-    notes: ShareGptNotes
-    spool: int  # which spool file (one per converting part)
-    offset: int  # where its im.jsonl line, then its lf.json item, were spooled there
-    im_len: int
-    lf_len: int
-
-
 class Converter:
     """The streaming half of :func:`convert`: filters, maps, serialises and counts in batches."""
 
@@ -119,17 +108,19 @@ class Converter:
         self.spool = spool
         self.spool_index = spool_index
         self.store = store
-        self.candidates: list[Candidate] = []
-        self._pending: list[tuple[Candidate, list[dict[str, Any]], list[dict[str, Any]]]] = []
-        #: Counts by (messages digest, tools digest): a duplicate example (the same messages and
+        self.candidates = Candidates()
+        #: (candidate index, trainable messages, tools) of the examples whose count is pending.
+        self._pending: list[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]] = []
+        #: Counts by messages digest + tools digest: a duplicate example (the same messages and
         #: tools, so the same count) is counted once; only one of them is kept anyway.
-        self._counted: dict[tuple[bytes, bytes], int] = {}
+        self._counted: dict[bytes, int] = {}
 
     def add(self, item: SftInput) -> None:
         """Filter and convert one input; its token count is filled in when the batch is flushed."""
         options, stats = self.options, self.stats
         stats.saw(item.task, item.variant)
-        parts = media_parts(item.trajectory)
+        data = trajectory_data(item.trajectory)  # a model is dumped once, for both
+        parts = media_parts(data)
         if any(parts.values()):
             stats.multimodal(parts)
             return
@@ -140,7 +131,7 @@ class Converter:
             stats.drop("resolved_only")
             return
         try:
-            conv = trajectory_to_messages(item.trajectory, options.thinking)
+            conv = trajectory_to_messages(data, options.thinking)
         except SkipTrajectory as skip:
             stats.drop(skip.reason)
             return
@@ -161,8 +152,7 @@ class Converter:
             "meta": {"source_layout": item.layout, "trial_path": item.trial_path, "converter_version": CONVERTER_VERSION},
         }
         trainable = training_messages(conv.messages)
-        # interned: a candidate lives until the end, and the same few names repeat in every example
-        names = tuple(sys.intern(c["function"]["name"]) for m in trainable for c in m.get("tool_calls") or ())
+        names = tuple(c["function"]["name"] for m in trainable for c in m.get("tool_calls") or ())
         facts = ExampleFacts(
             task=item.task,
             variant=item.variant,
@@ -175,48 +165,69 @@ class Converter:
             parallel_turns=sum(1 for m in trainable if len(m.get("tool_calls") or ()) > 1),
         )
         scrub = secrets.current().bytes
-        im_line, lf_item = scrub(dumps_json(record)), scrub(dumps_json(example))
+        im_bytes, messages_json = _record_json(record)
+        im_line, lf_item = scrub(im_bytes), scrub(dumps_json(example))
         offset = self.spool.seek(0, os.SEEK_END)
         self.spool.write(im_line)
         self.spool.write(lf_item)
-        candidate = Candidate(
-            key=(item.task, item.variant, item.attempt, item.id),
-            digest=hashlib.blake2b(dumps_json(conv.messages, sort_keys=True), digest_size=16).digest(),
-            facts=facts,
-            notes=notes,
-            spool=self.spool_index,
-            offset=offset,
-            im_len=len(im_line),
-            lf_len=len(lf_item),
+        index = self.candidates.add(
+            facts, attempt=item.attempt, id=item.id,
+            digest=_digest(messages_json),
+            notes=notes, spool=self.spool_index, offset=offset, im_len=len(im_line), lf_len=len(lf_item),
         )
-        self._pending.append((candidate, trainable, conv.tools))
+        self._pending.append((index, trainable, conv.tools))
         if len(self._pending) >= options.batch_size:
             self.flush()
 
     def flush(self) -> None:
-        """Count tokens of the pending candidates in one batch and move them to ``candidates``."""
+        """Count tokens of the pending candidates in one batch and set them in ``candidates``."""
         if not self._pending:
             return
-        if self.counter is None:  # tokenizer "none": nothing needs a count
-            counts = [0] * len(self._pending)
-        else:
-            keys = [(c.digest, hashlib.blake2b(dumps_json(tools), digest_size=16).digest())
-                    for c, _, tools in self._pending]
+        if self.counter is not None:  # tokenizer "none": nothing needs a count (it stays 0)
+            table = self.candidates
+            keys = [table.digest(i) + _digest(dumps_json(tools))
+                    for i, _, tools in self._pending]
             todo = {k: (messages, tools) for k, (_, messages, tools) in zip(keys, self._pending, strict=True)
                     if k not in self._counted}
             fresh = self.counter.count_examples(list(todo.values()), threads=self.options.token_threads,
                                                 store=self.store) if todo else []
             self._counted.update(zip(todo, fresh, strict=True))
-            counts = [self._counted[k] for k in keys]
-        for (candidate, _, _), tokens in zip(self._pending, counts, strict=True):
-            candidate.facts.tokens = tokens
-            self.candidates.append(candidate)
+            for (i, _, _), key in zip(self._pending, keys, strict=True):
+                table.tokens[i] = self._counted[key]
         self._pending.clear()
+
+
+def _digest(data: bytes) -> bytes:
+    """The content hash duplicates are found by (in this process only, never stored): SHA-256,
+    which CPUs compute in hardware, cut to :data:`DIGEST_SIZE` bytes."""
+    return hashlib.sha256(data).digest()[:DIGEST_SIZE]
+
+
+_RECORD_HEAD = ("id", "job", "task", "variant", "attempt")
+_RECORD_TAIL = ("tools", "score", "resolved", "meta")
+
+
+def _record_json(record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The im.jsonl line of ``record`` and its messages' JSON (what duplicates are found by), in
+    one serialisation: orjson's compact output of a mapping is its members' outputs joined, so
+    the line is built around the messages' bytes. The messages are built in a fixed key order,
+    so equal messages give equal bytes. A value orjson cannot write (an integer beyond 64
+    bits) takes the stdlib path for both.
+    """
+    if tuple(record) != (*_RECORD_HEAD, "messages", *_RECORD_TAIL):
+        raise ValueError("unexpected im.jsonl record keys")
+    try:
+        messages = orjson.dumps(record["messages"])
+        head = orjson.dumps({key: record[key] for key in _RECORD_HEAD})
+        tail = orjson.dumps({key: record[key] for key in _RECORD_TAIL})
+    except orjson.JSONEncodeError:
+        return dumps_json(record), dumps_json(record["messages"])
+    return b"".join((head[:-1], b',"messages":', messages, b",", tail[1:])), messages
 
 
 def convert_items(items: Iterable[IndexedItem], options: ConvertOptions, counter: TokenCounter | None,
                   stats: SftStats, spool: BinaryIO, spool_index: int = 0,
-                  store: TokenCache | None = None) -> list[Candidate]:
+                  store: TokenCache | None = None) -> Candidates:
     """Convert ``items`` into ``spool``, counting them in ``stats``; returns the candidates."""
     converter = Converter(options, counter, stats, spool, spool_index, store)
     for item in items:

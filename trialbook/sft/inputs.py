@@ -7,7 +7,7 @@ opens a results tree itself, so it works the same whatever layout the trial came
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trialbook.model.trajectory import Trajectory
@@ -30,4 +30,5 @@ class SftInput:
     resolved: bool
     layout: str
     trial_path: str
-    trajectory: Trajectory
+    #: The ATIF trajectory: a model, or its JSON data checked by :mod:`trialbook.sft.atif_data`.
+    trajectory: Trajectory | dict[str, Any]

@@ -11,16 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from trialbook.config import BlockConfig, SftConversionConfig, load_config
 from trialbook.errors import ExitCode, TrialbookError
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory
+from trialbook.sft.atif_data import checked_trajectory_data
 from trialbook.sft.convert import ConvertOptions, ConvertResult, IndexedItem, convert
 from trialbook.sft.inputs import SftInput
 from trialbook.sft.tokens import HF_PREFIX
-from trialbook.sources.base import JobView, TrialView
-from trialbook.sources.registry import open_source
+from trialbook.sources.base import JobView, TrialStream, TrialView
+from trialbook.sources.registry import detect_layout, get_reader
 
 
 def options_from_config(cfg: SftConversionConfig, root: Path | None = None, **overrides: object) -> ConvertOptions:
@@ -50,23 +52,32 @@ def _block_relative_tokenizer(name: str, root: Path | None) -> str:
 
 class JobInputs:
     """A job's trials as conversion inputs by position (:class:`~trialbook.sft.convert.IndexedInputs`):
-    a trajectory is loaded only when its position is asked for, in whichever process converts it."""
+    a trajectory is loaded only when its position is asked for, in whichever process converts it.
 
-    def __init__(self, job: JobView) -> None:
-        self.job = job
+    Given a :class:`~trialbook.sources.base.TrialStream`, the trial's record too is read only
+    then, and released after: memory does not grow with the number of trials.
+    """
+
+    def __init__(self, job: JobView | TrialStream) -> None:
+        if isinstance(job, TrialStream):
+            self.job, self._count, self._trial = job.job, len(job), job.trial
+        else:
+            self.job, self._count, self._trial = job, len(job.trials), job.trials.__getitem__
 
     def __len__(self) -> int:
-        return len(self.job.trials)
+        return self._count
 
     def get(self, index: int) -> IndexedItem:
         """The input of trial ``index``; (task, variant, reason) without a usable trajectory; None
-        for a trial that is no input (cancelled or unfinished)."""
-        view = self.job.trials[index]
+        for a trial that is no input (cancelled, unfinished, or not listed by its layout)."""
+        view = self._trial(index)
+        if view is None:
+            return None
         rec = view.record
         if rec.outcome == Outcome.CANCELLED or rec.status != "finished":
             return None
         try:
-            traj = view.load_trajectory() if view.load_trajectory else None
+            traj = _trajectory(view)
         except TrialbookError:
             return (rec.task, rec.variant, "unreadable_trajectory")
         if traj is None:
@@ -89,6 +100,19 @@ def sft_inputs(job: JobView, unavailable: list[tuple[str, str, str]]) -> Iterato
             unavailable.append(item)
         elif item is not None:
             yield item
+
+
+def _trajectory(view: TrialView) -> Trajectory | dict[str, Any] | None:
+    """The trial's ATIF trajectory: its JSON data when :mod:`trialbook.sft.atif_data` vouches for
+    it (no models built), else validated into the models (the same result, or the same error)."""
+    if view.load_trajectory_data is not None:
+        data = view.load_trajectory_data()
+        if data is None:
+            return None
+        checked = checked_trajectory_data(data)
+        if checked is not None:
+            return checked
+    return view.load_trajectory() if view.load_trajectory else None
 
 
 def _from_litellm_log(view: TrialView, job: str) -> Trajectory | None:
@@ -164,7 +188,11 @@ def convert_job(path: Path, *, layout: str | None = None, out: Path | None = Non
     """
     from trialbook.sft.parallel import default_workers
 
-    jobs = open_source(path, layout)
+    path = Path(path)
+    reader = get_reader(layout or detect_layout(path))
+    streams = reader.stream(path)  # trials read one at a time where the layout allows it
+    sources: list[JobView] | list[TrialStream] = streams if streams is not None else reader.read(path)
+    jobs = [s.job if isinstance(s, TrialStream) else s for s in sources]
     targets = []
     for i, job in enumerate(jobs):
         target = out if out is not None else default_out_dir(job)
@@ -175,7 +203,7 @@ def convert_job(path: Path, *, layout: str | None = None, out: Path | None = Non
             raise OverwriteRefusedError(f"an earlier conversion is there ({', '.join(SFT_FILES)}); "
                                         "use --force to replace it, or --out DIR", earlier[0])
     results = []
-    for job, target in zip(jobs, targets, strict=True):
-        results.append(convert(JobInputs(job), target, options, dataset_name_for(job.name),
+    for job, source, target in zip(jobs, sources, targets, strict=True):
+        results.append(convert(JobInputs(source), target, options, dataset_name_for(job.name),
                                workers=default_workers() if workers is None else workers, token_cache=token_cache))
     return results

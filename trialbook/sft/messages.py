@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 if TYPE_CHECKING:
-    from trialbook.model.trajectory import Step, Trajectory
+    from trialbook.model.trajectory import Trajectory
 
 Thinking = Literal["keep", "strip"]
 THINKING_CHOICES: tuple[str, ...] = ("keep", "strip")
@@ -100,7 +100,36 @@ class ImConversation:
     parsed_arguments: dict[int, tuple[str, Any]] = field(default_factory=dict)
 
 
-def media_parts(trajectory: Trajectory) -> dict[str, int]:
+def trajectory_data(trajectory: Trajectory | dict[str, Any]) -> dict[str, Any]:
+    """The trajectory as the ATIF JSON data the mapping reads. Data already checked against the
+    models (:mod:`trialbook.sft.atif_data`) is used as it is; of a model, only what the mapping
+    reads is copied out (half the cost of dumping it whole)."""
+    if isinstance(trajectory, dict):
+        return trajectory
+
+    def parts(content: Any) -> Any:
+        return content if content is None or isinstance(content, str) else [{"type": p.type, "text": p.text} for p in content]
+
+    return {
+        "steps": [
+            {
+                "source": step.source, "message": parts(step.message), "reasoning_content": step.reasoning_content,
+                "tool_calls": None if step.tool_calls is None else [
+                    {"tool_call_id": c.tool_call_id, "function_name": c.function_name, "arguments": c.arguments}
+                    for c in step.tool_calls
+                ],
+                "observation": None if step.observation is None else {"results": [
+                    {"source_call_id": r.source_call_id, "content": parts(r.content)} for r in step.observation.results
+                ]},
+                "is_copied_context": step.is_copied_context, "llm_call_count": step.llm_call_count,
+            }
+            for step in trajectory.steps
+        ],
+        "agent": {"tool_definitions": trajectory.agent.tool_definitions},
+    }
+
+
+def media_parts(trajectory: Trajectory | dict[str, Any]) -> dict[str, int]:
     """Count image and audio content parts in messages and observations (root trajectory only)."""
     counts = {"image": 0, "audio": 0}
 
@@ -108,14 +137,15 @@ def media_parts(trajectory: Trajectory) -> dict[str, int]:
         """Count the media parts of one message or result."""
         if isinstance(content, list):
             for part in content:
-                if part.type != "text":
-                    counts[part.type] = counts.get(part.type, 0) + 1
+                if part["type"] != "text":
+                    counts[part["type"]] = counts.get(part["type"], 0) + 1
 
-    for step in trajectory.steps:
-        add(step.message)
-        if step.observation is not None:
-            for result in step.observation.results:
-                add(result.content)
+    for step in trajectory_data(trajectory)["steps"]:
+        add(step.get("message"))
+        observation = step.get("observation")
+        if observation is not None:
+            for result in observation["results"]:
+                add(result.get("content"))
     return counts
 
 
@@ -144,14 +174,29 @@ def normalise_tools(definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tools
 
 
-def _observation_messages(step: Step, names: dict[str, str], out: list[Message]) -> None:
+def _data_text(content: Any) -> str:
+    """:func:`content_text` of ATIF JSON data (parts as mappings)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if part["type"] != "text":
+            raise SkipTrajectory("multimodal", f"{part['type']} content part")
+        texts.append(part.get("text") or "")
+    return "\n".join(texts)
+
+
+def _observation_messages(step: dict[str, Any], names: dict[str, str], out: list[Message]) -> None:
     """Append the tool messages, then the user messages, for one step's observation."""
-    if step.observation is None:
+    observation = step.get("observation")
+    if observation is None:
         return
     feedback: list[Message] = []
-    for result in step.observation.results:
-        text = content_text(result.content)
-        call_id = result.source_call_id
+    for result in observation["results"]:
+        text = _data_text(result.get("content"))
+        call_id = result.get("source_call_id")
         if call_id is not None:
             out.append({"role": "tool", "tool_call_id": call_id, "name": names.get(call_id, ""), "content": text})
         else:
@@ -159,49 +204,49 @@ def _observation_messages(step: Step, names: dict[str, str], out: list[Message])
     out.extend(feedback)
 
 
-def trajectory_to_messages(trajectory: Trajectory, thinking: Thinking = "keep") -> ImConversation:
+def trajectory_to_messages(trajectory: Trajectory | dict[str, Any], thinking: Thinking = "keep") -> ImConversation:
     """Map one ATIF trajectory to chat messages and tools (see the module docstring for the rules).
 
-    Raises :class:`SkipTrajectory` for multimodal content or when nothing is left to train on.
+    ``trajectory``: a model, or ATIF JSON data checked against the models (see
+    :func:`trajectory_data`). Raises :class:`SkipTrajectory` for multimodal content or when
+    nothing is left to train on.
     """
+    data = trajectory_data(trajectory)
     messages: list[Message] = []
     inferred: dict[str, dict[str, None]] = {}
     untrained = 0
     dropped_empty = 0
     trainable = 0
     parsed: dict[int, tuple[str, Any]] = {}
-    for step in trajectory.steps:
-        text = content_text(step.message)
-        if step.source != "agent":
-            messages.append({"role": step.source, "content": text})
+    for step in data["steps"]:
+        text = _data_text(step.get("message"))
+        source = step["source"]
+        if source != "agent":
+            messages.append({"role": source, "content": text})
             _observation_messages(step, {}, messages)
             continue
         message: Message = {"role": "assistant", "content": text}
-        reasoning = step.reasoning_content
+        reasoning = step.get("reasoning_content")
         if reasoning and thinking == "keep":
             message["reasoning_content"] = reasoning
         names: dict[str, str] = {}
-        if step.tool_calls:
+        tool_calls = step.get("tool_calls")
+        if tool_calls:
             calls = []
-            for call in step.tool_calls:
-                names[call.tool_call_id] = call.function_name
-                inferred.setdefault(call.function_name, {}).update(dict.fromkeys(call.arguments))
+            for call in tool_calls:
+                call_id, name, args = call["tool_call_id"], call["function_name"], call["arguments"]
+                names[call_id] = name
+                inferred.setdefault(name, {}).update(dict.fromkeys(args))
                 try:  # orjson's output parses back to a value orjson writes identically
-                    arguments = orjson.dumps(call.arguments).decode()
-                    parsed[id(arguments)] = (arguments, call.arguments)
+                    arguments = orjson.dumps(args).decode()
+                    parsed[id(arguments)] = (arguments, args)
                 except orjson.JSONEncodeError:
-                    arguments = dumps_json(call.arguments).decode()
-                calls.append(
-                    {
-                        "id": call.tool_call_id,
-                        "type": "function",
-                        "function": {"name": call.function_name, "arguments": arguments},
-                    }
-                )
+                    arguments = dumps_json(args).decode()
+                calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
             message["tool_calls"] = calls
         if not text and "reasoning_content" not in message and "tool_calls" not in message:
             dropped_empty += 1
-        elif step.is_copied_context or step.llm_call_count == 0:
+        elif step.get("is_copied_context") or step.get("llm_call_count") == 0:
             message["weight"] = 0
             untrained += 1
             messages.append(message)
@@ -211,7 +256,7 @@ def trajectory_to_messages(trajectory: Trajectory, thinking: Thinking = "keep") 
         _observation_messages(step, names, messages)
     if trainable == 0:
         raise SkipTrajectory("empty", "no trainable assistant message")
-    definitions = trajectory.agent.tool_definitions
+    definitions = data["agent"].get("tool_definitions")
     if definitions:
         tools, tools_inferred = normalise_tools(definitions), False
     else:

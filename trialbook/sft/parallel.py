@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from trialbook.sft.candidates import Candidates
 from trialbook.sft.converter import (
     NO_TOKENIZER,
-    Candidate,
     ConvertOptions,
     IndexedInputs,
     convert_items,
@@ -57,7 +57,7 @@ def parallel_parts(inputs: Any, workers: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1]) for i in range(count)]
 
 
-def _convert_part(index: int, start: int, stop: int) -> tuple[list[Candidate], SftStats, dict[bytes, int]]:
+def _convert_part(index: int, start: int, stop: int) -> tuple[Candidates, SftStats, dict[bytes, int]]:
     """In a worker: convert positions [start, stop) into spool file ``index``."""
     assert _WORK is not None
     inputs, options, spool_dir, cache_path = _WORK
@@ -74,7 +74,7 @@ def _convert_part(index: int, start: int, stop: int) -> tuple[list[Candidate], S
 
 
 def convert_parallel(inputs: IndexedInputs, parts: list[tuple[int, int]], workers: int, options: ConvertOptions,
-                     spool_dir: Path, stats: SftStats, store: TokenCache | None) -> list[Candidate]:
+                     spool_dir: Path, stats: SftStats, store: TokenCache | None) -> Candidates:
     """Convert every part in (at most ``workers``) worker processes; merges their statistics into
     ``stats`` and their new token counts into ``store``; returns the candidates in position order."""
     global _WORK
@@ -83,10 +83,11 @@ def convert_parallel(inputs: IndexedInputs, parts: list[tuple[int, int]], worker
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_convert_part, i, start, stop) for i, (start, stop) in enumerate(parts)]
-            candidates: list[Candidate] = []
+            candidates = Candidates()
             for future in futures:  # in position order
                 part_candidates, part_stats, new = future.result()
                 candidates.extend(part_candidates)
+                del part_candidates
                 stats.merge(part_stats)
                 if store is not None:
                     store.add(new.items())

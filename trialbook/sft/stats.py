@@ -10,6 +10,7 @@ interpolation). A trajectory is dropped for the first reason that applies, in th
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,52 @@ class ExampleFacts:
 
 
 @dataclass
+class KeptFigures:
+    """The kept examples, summed as they are kept: counters, and the per-example values the
+    distributions need in typed arrays (8 bytes each), not one object per example."""
+
+    count: int = 0
+    tokens: array[int] = field(default_factory=lambda: array("q"))
+    assistant_turns: array[int] = field(default_factory=lambda: array("q"))
+    messages: array[int] = field(default_factory=lambda: array("q"))
+    tool_calls: array[int] = field(default_factory=lambda: array("q"))
+    parallel_turns: int = 0
+    without_calls: int = 0
+    tool_names: Counter[str] = field(default_factory=Counter)
+    #: Present scores; ``int_scores`` marks those that came as ints (rendered as they came).
+    scores: array[float] = field(default_factory=lambda: array("d"))
+    int_scores: bytearray = field(default_factory=bytearray)
+    scores_missing: int = 0
+    resolved: int = 0
+    variant: Counter[str] = field(default_factory=Counter)
+    task: Counter[str] = field(default_factory=Counter)
+
+    def add(self, f: ExampleFacts) -> None:
+        """Count one kept example."""
+        self.count += 1
+        self.tokens.append(f.tokens)
+        self.assistant_turns.append(f.assistant_turns)
+        self.messages.append(f.messages)
+        self.tool_calls.append(len(f.tool_names))
+        self.parallel_turns += f.parallel_turns
+        self.without_calls += not f.tool_names
+        self.tool_names.update(f.tool_names)
+        if f.score is None:
+            self.scores_missing += 1
+        else:
+            self.scores.append(f.score)
+            self.int_scores.append(type(f.score) is int)
+        self.resolved += bool(f.resolved)
+        self.variant[f.variant] += 1
+        self.task[f.task] += 1
+
+    def score_list(self) -> list[float | None]:
+        """The kept examples' scores (missing ones as None), each as it came."""
+        present: list[float | None] = [int(v) if i else v for v, i in zip(self.scores, self.int_scores, strict=True)]
+        return present + [None] * self.scores_missing
+
+
+@dataclass
 class SftStats:
     """Accumulates inputs, drops and kept examples, then renders the lf.stats.json mapping."""
 
@@ -105,7 +152,7 @@ class SftStats:
     conversion: Counter[str] = field(default_factory=Counter)
     variant_in: Counter[str] = field(default_factory=Counter)
     task_in: Counter[str] = field(default_factory=Counter)
-    kept: list[ExampleFacts] = field(default_factory=list)
+    kept: KeptFigures = field(default_factory=KeptFigures)
     #: False when no tokenizer counts (tokenizer ``none``): the token figures stay empty.
     count_tokens: bool = True
 
@@ -130,6 +177,15 @@ class SftStats:
             raise ValueError(f"unknown drop reason {reason!r}")
         self.dropped[reason] += count
 
+    def keep(self, facts: ExampleFacts) -> None:
+        """Count one kept example (in output order)."""
+        self.kept.add(facts)
+
+    @property
+    def longest(self) -> int | None:
+        """The most tokens of a kept example (None when none was kept)."""
+        return max(self.kept.tokens, default=None)
+
     def multimodal(self, parts: dict[str, int]) -> None:
         """Count a trajectory skipped for image/audio content, and its parts."""
         self.multimodal_trajectories += 1
@@ -139,28 +195,26 @@ class SftStats:
     def as_dict(self) -> dict[str, Any]:
         """The lf.stats.json body (without the dataset/options header added by the converter)."""
         kept = self.kept
-        variant_kept = Counter(f.variant for f in kept)
-        task_kept = Counter(f.task for f in kept)
-        names = Counter(name for f in kept for name in f.tool_names)
+        variant_kept, task_kept, names = kept.variant, kept.task, kept.tool_names
         return {
             "trajectories": {
                 "in": self.trajectories_in,
-                "kept": len(kept),
+                "kept": kept.count,
                 "dropped": {reason: self.dropped.get(reason, 0) for reason in DROP_REASONS},
             },
             "tokens": {"tokenizer": self.tokenizer, "rendering": self.rendering,
-                       **distribution(f.tokens for f in kept if self.count_tokens)},
+                       **distribution(kept.tokens if self.count_tokens else ())},
             "turns": {
-                "assistant": distribution(f.assistant_turns for f in kept),
-                "messages": distribution(f.messages for f in kept),
+                "assistant": distribution(kept.assistant_turns),
+                "messages": distribution(kept.messages),
             },
             "tool_calls": {
-                "per_example": distribution(len(f.tool_names) for f in kept),
-                "parallel_turns": sum(f.parallel_turns for f in kept),
-                "examples_without_calls": sum(1 for f in kept if not f.tool_names),
+                "per_example": distribution(kept.tool_calls),
+                "parallel_turns": kept.parallel_turns,
+                "examples_without_calls": kept.without_calls,
                 "by_name": dict(sorted(names.items(), key=lambda item: (-item[1], item[0]))),
             },
-            "scores": {**score_distribution([f.score for f in kept]), "resolved": sum(f.resolved for f in kept)},
+            "scores": {**score_distribution(kept.score_list()), "resolved": kept.resolved},
             "multimodal": {
                 "trajectories": self.multimodal_trajectories,
                 "image_parts": self.media.get("image", 0),

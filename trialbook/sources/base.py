@@ -33,6 +33,10 @@ class TrialView:
     layout: str
     load_trajectory: Callable[[], Trajectory | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The trajectory file's parsed JSON, not validated (None: no file), for a consumer that
+    #: checks the data itself and falls back to ``load_trajectory`` (SFT conversion); unset
+    #: when the layout's trajectory is not one ATIF file.
+    load_trajectory_data: Callable[[], Any] | None = None
     _trajectory: Trajectory | None = field(default=None, repr=False)
     _loaded: bool = field(default=False, repr=False)
 
@@ -73,6 +77,28 @@ class JobView:
         return [t.record for t in self.trials]
 
 
+@dataclass
+class TrialStream:
+    """A job whose trials are listed by directory name but read one at a time, by position: for
+    consumers that must not hold every trial's record at once (SFT conversion of a big job).
+
+    ``job`` carries the job's own fields and no trials; ``read_trial`` reads the trial of one
+    name, or gives None for one the layout would not list (a link leaving the tree). Positions
+    follow the names, not the (task, variant, attempt) order of :class:`JobView`.
+    """
+
+    job: JobView
+    names: list[str]
+    read_trial: Callable[[str], TrialView | None]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def trial(self, index: int) -> TrialView | None:
+        """The trial at ``index``, read now (nothing is kept)."""
+        return self.read_trial(self.names[index])
+
+
 class SourceReader(ABC):
     """A layout: how to recognise it and how to read it."""
 
@@ -87,6 +113,12 @@ class SourceReader(ABC):
     @abstractmethod
     def read(self, path: Path) -> list[JobView]:
         """Every job under ``path`` (a single job dir gives one). Raises SourceError on bad input."""
+
+    def stream(self, path: Path) -> list[TrialStream] | None:
+        """Every job under ``path`` with its trials listed, not read (see :class:`TrialStream`);
+        None (the default) when this layout reads whole jobs only, e.g. because a trial's
+        record depends on its siblings. Same jobs and trials as :meth:`read`."""
+        return None
 
     # -- optional hooks for incremental indexing (trialbook.index) --------------------------
     # The defaults are correct for any layout but read whole jobs; a layout overrides them to

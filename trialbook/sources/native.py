@@ -19,7 +19,7 @@ from trialbook.layout.paths import JobPaths, TrialPaths
 from trialbook.model.outcome import Outcome
 from trialbook.model.trajectory import Trajectory, parse_trajectory
 from trialbook.model.trial import TrialRecord
-from trialbook.sources.base import JobView, SourceReader, TrialView
+from trialbook.sources.base import JobView, SourceReader, TrialStream, TrialView
 from trialbook.sources.native_jobs import detect as _detect
 from trialbook.sources.native_jobs import is_job_dir as _is_job_dir
 from trialbook.sources.native_jobs import job_dirs as _job_dirs
@@ -38,6 +38,14 @@ def _trajectory_loader(trial_dir: Path, tree: SafeTree):
     return load
 
 
+def _trajectory_data_loader(trial_dir: Path, tree: SafeTree):
+    def load_data() -> Any:
+        path = TrialPaths(trial_dir).trajectory
+        return tree.read_json(path) if tree.exists(path) else None
+
+    return load_data
+
+
 def read_trial(trial_dir: Path, job_name: str, tree: SafeTree | None = None) -> TrialView:
     """One native trial; unreadable records become an ``infra_error`` placeholder with the reason.
 
@@ -54,11 +62,17 @@ def read_trial(trial_dir: Path, job_name: str, tree: SafeTree | None = None) -> 
                              variant="unknown", agent="unknown", attempt=1, status="finished",
                              outcome=Outcome.INFRA_ERROR, reason=f"unreadable trial.json: {reason}")
     return TrialView(record=record, path=trial_dir, layout="native",
-                     load_trajectory=_trajectory_loader(trial_dir, tree), extra={"files": [trial_json]})
+                     load_trajectory=_trajectory_loader(trial_dir, tree), extra={"files": [trial_json]},
+                     load_trajectory_data=_trajectory_data_loader(trial_dir, tree))
 
 
 def _trial_dirs(job_dir: Path) -> list[Path]:
     """Trial directories of a native job: non-hidden subdirs holding trial.json or agent/."""
+    return [job_dir / name for name in _trial_names(job_dir)]
+
+
+def _trial_names(job_dir: Path) -> list[str]:
+    """The names of :func:`_trial_dirs`, sorted (plain strings: a big job's listing stays small)."""
     out = []
     with os.scandir(job_dir) as it:
         for e in it:
@@ -68,8 +82,9 @@ def _trial_dirs(job_dir: Path) -> list[Path]:
                 warnings.warn(f"{e.path!r}: name is not valid UTF-8; skipped", stacklevel=2)
                 continue
             if os.path.exists(os.path.join(e.path, "trial.json")) or os.path.isdir(os.path.join(e.path, "agent")):
-                out.append(e.path)
-    return [Path(p) for p in sorted(out)]
+                out.append(e.name)
+    out.sort()
+    return out
 
 
 def _experiment(job_dir: Path) -> str | None:
@@ -99,6 +114,28 @@ def read_job(job_dir: Path, trial_dirs: list[Path] | None = None) -> JobView:
                    meta={"kind": kind, "run_id": job_dir.name, "experiment": _experiment(job_dir)})
 
 
+#: A streamed job's trials are read through one tree per this many (its resolved-directory
+#: caches then stay bounded, and the job's root is not resolved again for every trial).
+_STREAM_TREE_TRIALS = 1024
+
+
+def stream_job(job_dir: Path, names: list[str] | None = None) -> TrialStream:
+    """The job at ``job_dir`` with its trials (``names``, None: all) read one at a time."""
+    trees: list[SafeTree] = []
+    reads = 0
+
+    def read_one(name: str) -> TrialView | None:
+        nonlocal reads
+        if reads % _STREAM_TREE_TRIALS == 0:
+            trees[:] = [SafeTree(job_dir, quiet=True)]
+        reads += 1
+        path = job_dir / name
+        return read_trial(path, job_dir.name, trees[0]) if trees[0].inside(path) else None
+
+    return TrialStream(job=read_job(job_dir, []), names=_trial_names(job_dir) if names is None else names,
+                       read_trial=read_one)
+
+
 class NativeReader(SourceReader):
     """trialbook's own layout (DESIGN.md section 2)."""
 
@@ -118,6 +155,11 @@ class NativeReader(SourceReader):
         if _is_job_dir(path):
             return [read_job(path)]
         return [read_job(p) for p in sorted(path.iterdir()) if p.is_dir() and _is_job_dir(p)]
+
+    def stream(self, path: Path) -> list[TrialStream]:
+        if (path / "trial.json").is_file():
+            return [stream_job(path.parent, [path.name])]
+        return [stream_job(p) for p in _job_dirs(path)]
 
     def job_dirs(self, path: Path) -> list[Path]:
         return _job_dirs(path)

@@ -19,7 +19,6 @@ from trialbook.index import signatures
 from trialbook.index.db import ReadOnlyQueryError, open_readonly, run_readonly_query
 from trialbook.index.queries import summary_from_index
 from trialbook.index.reindex import RootSpec, reindex
-from trialbook.index.sigcheck import changed_paths as sigcheck_changed_paths
 from trialbook.jsonio import read_json, write_json
 from trialbook.results.summary import summarize_job
 from trialbook.sources import open_source
@@ -367,34 +366,50 @@ def test_a_job_split_across_workers_gives_the_same_index(tmp_path: Path, monkeyp
     assert parallel.warnings == serial.warnings
 
 
-#: Where :func:`_changed_paths_noting_pid` notes which processes compared signatures.
-_CHECKED_BY: list[Path] = []
+#: A reindex in a fresh interpreter (no threads: the signature checks may fork) that compares
+#: signatures in workers from the first trial on, noting the pid of each process that compares.
+_REINDEX_IN_WORKERS = """
+import json, os, sys
+from pathlib import Path
+from trialbook.index import signatures, sigcheck
+from trialbook.index.reindex import reindex
+signatures.RACY_MARGIN_NS = 50_000_000
+sigcheck.PARALLEL_MIN_TRIALS, sigcheck.CHUNK_TRIALS = 1, 2
+compare = sigcheck.changed_paths
+def noting_pid(known):
+    with open(sys.argv[2], "a") as fh:
+        fh.write(f"{os.getpid()}\\n")
+    return compare(known)
+sigcheck.changed_paths = noting_pid
+stats = reindex(Path(sys.argv[1]), [], workers=2)
+print(json.dumps([os.getpid(), stats.trials_read, stats.trials_removed, stats.jobs_updated, stats.jobs_unchanged]))
+"""
 
 
-def _changed_paths_noting_pid(known: list) -> list[str]:
-    with _CHECKED_BY[0].open("a") as fh:
-        fh.write(f"{os.getpid()}\n")
-    return sigcheck_changed_paths(known)
+def _reindex_in_workers(db: Path, pids: Path) -> tuple[set[str], list[int]]:
+    """(pids of the processes that compared signatures other than the reindexing one, its stats)."""
+    pids.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "-c", _REINDEX_IN_WORKERS, str(db), str(pids)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    own, *stats = json.loads(done.stdout)
+    compared = set(pids.read_text().split())
+    assert compared, "no signature was compared"
+    return compared - {str(own)}, stats
 
 
-def test_signatures_compared_in_worker_processes_find_every_change(tmp_path: Path, monkeypatch) -> None:
+def test_signatures_compared_in_worker_processes_find_every_change(tmp_path: Path) -> None:
     """A warm reindex of many trials compares their signatures in forked workers while the
     next jobs are planned: the same changes are found as in one process, and nothing else."""
-    from trialbook.index import sigcheck
-
     for name in ("job-a", "job-b", "job-c"):
         hand_job(tmp_path, name)
     jobs = tmp_path / "artifacts" / "jobs"
     db = tmp_path / "index.db"
     _settle()
     assert reindex(db, [RootSpec(jobs, "native")], workers=1).trials_read == 27
-    monkeypatch.setattr(sigcheck, "PARALLEL_MIN_TRIALS", 1)
-    monkeypatch.setattr(sigcheck, "CHUNK_TRIALS", 2)
-    monkeypatch.setattr(sigcheck, "changed_paths", _changed_paths_noting_pid)
-    monkeypatch.setattr(sys.modules[__name__], "_CHECKED_BY", [tmp_path / "checked-by"])
     _settle()
-    unchanged = reindex(db, [], workers=2)
-    assert (unchanged.trials_read, unchanged.jobs_unchanged) == (0, 3)
+    others, unchanged = _reindex_in_workers(db, tmp_path / "pids")
+    assert others and unchanged == [0, 0, 0, 3]  # nothing read, every job unchanged
     changed = jobs / "job-a" / "t1__alpha__2" / "trial.json"
     data = read_json(changed)
     data.update(outcome="resolved", reward=1.0)
@@ -404,16 +419,14 @@ def test_signatures_compared_in_worker_processes_find_every_change(tmp_path: Pat
     write_json(jobs / "job-b" / "t1__alpha__4" / "trial.json", added)
     shutil.rmtree(jobs / "job-c" / "t2__beta__1")
     _settle()
-    stats = reindex(db, [], workers=2)
-    assert (stats.trials_read, stats.trials_removed, stats.jobs_updated) == (2, 1, 3)
-    pids = set((tmp_path / "checked-by").read_text().split())
-    assert pids and str(os.getpid()) not in pids  # every comparison ran in a worker
+    others, stats = _reindex_in_workers(db, tmp_path / "pids")
+    assert others and stats == [2, 1, 3, 0]  # read: the changed and the added trial; one removed
     fresh = reindex(tmp_path / "fresh.db", [RootSpec(jobs, "native")], workers=1)
-    assert fresh.trials == stats.trials == 27
+    assert fresh.trials == 27
     query = "SELECT job_name, trial_name, outcome, reward, attempt, trial_path FROM all_trials ORDER BY 1, 2"
     assert rows(db, query) == rows(tmp_path / "fresh.db", query)
     _settle()
-    assert reindex(db, [], workers=2).trials_read == 0
+    assert _reindex_in_workers(db, tmp_path / "pids")[1] == [0, 0, 0, 3]
 
 
 def _reindex_worker(db: str, root: str) -> int:

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,8 +209,10 @@ def default_workers() -> int:
     return max(1, min(n, 8))
 
 
-def read_plans(plans: list[JobPlan], workers: int | None = None) -> list[JobRead | SourceError | None]:
-    """Read every plan (None for those with nothing to read), in worker processes when worth it.
+def read_plans(plans: list[JobPlan], workers: int | None = None) -> Iterator[JobRead | SourceError | None]:
+    """Every plan read (None for those with nothing to read), in worker processes when worth it;
+    given in plan order, each as soon as it is read, so the caller writes one job to the index
+    while the workers read the next.
 
     ``workers`` None uses :func:`default_workers` when the estimated work reaches
     :data:`PARALLEL_MIN_TRIALS`, else reads in this process; 1 forces serial reading. Big jobs
@@ -218,24 +220,28 @@ def read_plans(plans: list[JobPlan], workers: int | None = None) -> list[JobRead
     the same as a serial read's.
     """
     todo = [i for i, p in enumerate(plans) if p.read]
-    out: list[Any] = [None] * len(plans)
     if workers is None:
         big = sum(plans[i].size() for i in todo) >= PARALLEL_MIN_TRIALS
         workers = default_workers() if big else 1
     tasks = [(i, part) for i in todo for part in split_plan(plans[i], workers)] if workers > 1 else []
     if workers <= 1 or len(tasks) < 2:
-        for i in todo:
-            out[i] = _safe_read(plans[i])
-        return out
+        for plan in plans:
+            yield _safe_read(plan) if plan.read else None
+        return
     tasks.sort(key=lambda t: -t[1].size())  # biggest first balances the workers
-    parts: dict[int, list[tuple[int, JobRead | SourceError]]] = {}
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=_pool_context()) as pool:
-        for n, ((i, _), result) in enumerate(zip(tasks, pool.map(_safe_read, [t[1] for t in tasks]), strict=True)):
-            parts.setdefault(i, []).append((n, result))
-    for i, results in parts.items():
-        ordered = [r for _, r in sorted(results, key=lambda pair: pair[0])]
-        out[i] = merge_reads(ordered) if len(ordered) > 1 else ordered[0]
-    return out
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=_pool_context())
+    try:
+        parts: dict[int, list[Future[JobRead | SourceError]]] = {}
+        for i, part in tasks:
+            parts.setdefault(i, []).append(pool.submit(_safe_read, part))
+        for i in range(len(plans)):
+            if i not in parts:
+                yield None
+                continue
+            results = [f.result() for f in parts.pop(i)]
+            yield merge_reads(results) if len(results) > 1 else results[0]
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def now_ns() -> int:

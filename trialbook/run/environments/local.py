@@ -268,10 +268,18 @@ def _drop_privileges() -> list[str]:
 
 
 async def _kill_tree(proc: asyncio.subprocess.Process) -> None:
-    """SIGKILL the sandbox's process group; the PID namespace takes every descendant with it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    """SIGKILL the sandbox's process group; the PID namespace takes every descendant with it.
+
+    ``proc.kill()`` only when the group cannot be signalled: after the group kill, ``kill()``
+    would poll (``waitpid``) the process that just died and reap it before asyncio's child
+    watcher, which then reports "Unknown child process" and exit code 255.
+    """
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
+    except ProcessLookupError:
+        pass  # the group is gone: the process has exited
+    except PermissionError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=10)

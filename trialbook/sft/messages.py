@@ -150,16 +150,18 @@ def media_parts(trajectory: Trajectory | dict[str, Any]) -> dict[str, int]:
 
 
 def content_text(content: Any) -> str:
-    """ATIF message/observation content as text: strings as-is, text parts joined by newlines."""
+    """ATIF message/observation content as text: strings as-is, text parts joined by newlines
+    (parts as models, or as mappings in ATIF JSON data)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     texts = []
     for part in content:
-        if part.type != "text":
-            raise SkipTrajectory("multimodal", f"{part.type} content part")
-        texts.append(part.text or "")
+        kind, text = (part["type"], part.get("text")) if isinstance(part, dict) else (part.type, part.text)
+        if kind != "text":
+            raise SkipTrajectory("multimodal", f"{kind} content part")
+        texts.append(text or "")
     return "\n".join(texts)
 
 
@@ -174,20 +176,6 @@ def normalise_tools(definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tools
 
 
-def _data_text(content: Any) -> str:
-    """:func:`content_text` of ATIF JSON data (parts as mappings)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for part in content:
-        if part["type"] != "text":
-            raise SkipTrajectory("multimodal", f"{part['type']} content part")
-        texts.append(part.get("text") or "")
-    return "\n".join(texts)
-
-
 def _observation_messages(step: dict[str, Any], names: dict[str, str], out: list[Message]) -> None:
     """Append the tool messages, then the user messages, for one step's observation."""
     observation = step.get("observation")
@@ -195,7 +183,7 @@ def _observation_messages(step: dict[str, Any], names: dict[str, str], out: list
         return
     feedback: list[Message] = []
     for result in observation["results"]:
-        text = _data_text(result.get("content"))
+        text = content_text(result.get("content"))
         call_id = result.get("source_call_id")
         if call_id is not None:
             out.append({"role": "tool", "tool_call_id": call_id, "name": names.get(call_id, ""), "content": text})
@@ -219,7 +207,7 @@ def trajectory_to_messages(trajectory: Trajectory | dict[str, Any], thinking: Th
     trainable = 0
     parsed: dict[int, tuple[str, Any]] = {}
     for step in data["steps"]:
-        text = _data_text(step.get("message"))
+        text = content_text(step.get("message"))
         source = step["source"]
         if source != "agent":
             messages.append({"role": source, "content": text})

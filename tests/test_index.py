@@ -206,12 +206,36 @@ def test_incremental_harbor_rereads_only_the_changed_trial(tmp_path: Path) -> No
     assert rows(db, query) == before  # variant and attempt of a partial read match the full read
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_changed_harbor_trial_is_read_without_opening_its_siblings(tmp_path: Path, monkeypatch,
-                                                                     workers: int) -> None:
+def test_a_changed_harbor_trial_is_read_without_opening_its_siblings(tmp_path: Path, monkeypatch) -> None:
     """Variant and attempt numbering need every trial's identity: the index stores it, so touching
-    one trial of a big job does not re-read the others (their files are never opened), in this
-    process or in a worker process."""
+    one trial of a big job does not re-read the others (their files are never opened)."""
+    import trialbook.sources.harbor as harbor
+
+    root = tmp_path / "jobs"
+    shutil.copytree(FIXTURES / "harbor" / "jobs", root)
+    db = tmp_path / "index.db"
+    _settle()
+    reindex(db, [RootSpec(root)], workers=1)
+    query = "SELECT trial_name, variant_slug, attempt, outcome, reward FROM all_trials ORDER BY trial_name"
+    before = rows(db, query)
+
+    def no_sibling_reads(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a sibling of the changed trial was read")
+
+    monkeypatch.setattr(harbor, "identity_draft", no_sibling_reads)
+    result = next(root.glob("mixed-agents/fix-add__*/result.json"))
+    result.write_text(result.read_text())
+    _settle()
+    stats = reindex(db, [], workers=1)
+    assert (stats.trials_read, stats.jobs_updated) == (1, 1)
+    assert rows(db, query) == before
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_changed_harbor_trials_of_two_jobs_are_read_without_opening_their_siblings(tmp_path: Path, monkeypatch,
+                                                                                     workers: int) -> None:
+    """As above, with a changed trial in each of two jobs, read in this process or in worker
+    processes (each partial read gets its job's stored identities)."""
     import trialbook.sources.harbor as harbor
     from trialbook.index import jobread
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,41 @@ def test_candidates_table_keeps_each_fact_and_the_output_order() -> None:
     summed = table.sum_notes(range(0, len(table), 3))
     assert summed.as_dict() == {name: sum(getattr(expected[arrival[i]][2], name) for i in range(0, len(table), 3))
                                 for name in ShareGptNotes.__slots__}
+
+
+HARBOR_FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("streamed_from", [0, 5000])
+@pytest.mark.parametrize("jobs", ["harbor", "pier_copilot"])
+def test_a_harbor_job_streams_the_trials_and_numbers_of_a_whole_read(tmp_path: Path, jobs: str, streamed_from: int,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Harbor variants and attempts depend on every trial: a stream numbers each trial from its
+    siblings' identities as the whole read does, reads it only when asked, and converts to the
+    same bytes (the Harbor and Pier layouts, a job root and a single trial; streamed from the
+    first trial, and small jobs read whole as by default)."""
+    from trialbook.sources import harbor
+    from trialbook.sources.harbor import HarborReader
+
+    monkeypatch.setattr(harbor, "STREAM_MIN_TRIALS", streamed_from)
+
+    root = tmp_path / "jobs"
+    shutil.copytree(HARBOR_FIXTURES / jobs / "jobs", root, symlinks=True)
+    reader = HarborReader()
+    for whole, stream in zip(reader.read(root), reader.stream(root), strict=True):
+        assert (stream.job.name, stream.job.status, stream.job.meta) == (whole.name, whole.status, whole.meta)
+        views = sorted((stream.trial(i) for i in range(len(stream))), key=lambda v: v.path)
+        trials = sorted(whole.trials, key=lambda t: t.path)
+        assert len(views) == len(trials) > 2
+        assert [v.record for v in views] == [t.record for t in trials]
+        assert [v.extra["identity"] for v in views] == [t.extra["identity"] for t in trials]
+    job = next(p for p in sorted(root.iterdir()) if p.is_dir())
+    trial = next(p for p in sorted(job.iterdir()) if p.is_dir())
+    [one] = reader.stream(trial)
+    assert one.names == [trial.name] and one.trial(0).record == reader.read(trial)[0].trials[0].record
+    options = ConvertOptions(per_task_cap=2, tokenizer="o200k_base")
+    streamed = convert_job(job, out=tmp_path / "streamed", options=options, workers=1)
+    monkeypatch.setattr(HarborReader, "stream", lambda self, path: None)
+    whole_read = convert_job(job, out=tmp_path / "whole", options=options, workers=1)
+    assert _bytes(tmp_path / "streamed") == _bytes(tmp_path / "whole")
+    assert [r.kept for r in streamed] == [r.kept for r in whole_read]

@@ -40,6 +40,7 @@ events), else from ``copilot-cli.jsonl``. All files are opened through
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import warnings
@@ -50,7 +51,7 @@ from typing import Any
 
 from trialbook.errors import SourceError
 from trialbook.sources import copilot
-from trialbook.sources.base import JobView, SourceReader, TrialView
+from trialbook.sources.base import JobView, SourceReader, TrialStream, TrialView
 from trialbook.sources.harbor_trial import TrialDraft, identity_draft, read_trial, trial_files
 from trialbook.sources.safe import SafeTree
 
@@ -161,6 +162,30 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[str] | None = None,
     only, because variants and attempt numbers depend on every trial of the job (incremental
     reindex): taken from ``known`` (the identities the index stored) where given, else read.
     """
+    job = _job_header(tree, job_dir)
+    known = known or {}
+    drafts: list[TrialDraft] = []
+    wanted: list[TrialDraft] = []
+    for d in trial_paths_of(tree, job_dir):
+        if only is None or d in only:
+            draft = read_trial(tree, Path(d), job_dir.name, job_running=job.status == "running")
+            wanted.append(draft)
+        else:  # siblings stay plain strings: a partial read of a big job has thousands
+            draft = TrialDraft.from_identity(d, job_dir.name, known.get(d)) or identity_draft(tree, Path(d),
+                                                                                              job_dir.name)
+        drafts.append(draft)
+    _assign_variants(drafts)
+    _assign_attempts(drafts)
+    return dataclasses.replace(job, trials=[_view(d) for d in wanted])  # (JobView sorts its trials)
+
+
+def _view(draft: TrialDraft) -> TrialView:
+    return TrialView(record=draft.record(), path=Path(draft.path), layout="harbor", load_trajectory=draft.loader,
+                     extra={"identity": draft.identity(), "files": draft.files, "stats": draft.stats})
+
+
+def _job_header(tree: SafeTree, job_dir: Path) -> JobView:
+    """The job's own fields (from its ``result.json``), without trials."""
     problems: list[str] = []
     result: dict[str, Any] = {}
     if tree.exists(job_dir / "result.json"):
@@ -171,22 +196,6 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[str] | None = None,
     started = result.get("started_at") if isinstance(result.get("started_at"), str) else None
     finished = result.get("finished_at") if isinstance(result.get("finished_at"), str) else None
     status = "finished" if finished else ("running" if result else None)
-    known = known or {}
-    drafts: list[TrialDraft] = []
-    wanted: list[TrialDraft] = []
-    for d in trial_paths_of(tree, job_dir):
-        if only is None or d in only:
-            draft = read_trial(tree, Path(d), job_dir.name, job_running=status == "running")
-            wanted.append(draft)
-        else:  # siblings stay plain strings: a partial read of a big job has thousands
-            draft = TrialDraft.from_identity(d, job_dir.name, known.get(d)) or identity_draft(tree, Path(d),
-                                                                                              job_dir.name)
-        drafts.append(draft)
-    _assign_variants(drafts)
-    _assign_attempts(drafts)
-    trials = [TrialView(record=d.record(), path=Path(d.path), layout="harbor", load_trajectory=d.loader,
-                        extra={"identity": d.identity(), "files": d.files, "stats": d.stats})
-              for d in wanted]
     stats = result.get("stats") if isinstance(result.get("stats"), dict) else {}
     meta: dict[str, Any] = {
         "n_total_trials": result.get("n_total_trials"),
@@ -195,9 +204,50 @@ def read_job(tree: SafeTree, job_dir: Path, only: set[str] | None = None,
     }
     if problems:
         meta["problems"] = problems
-    return JobView(name=job_dir.name, path=job_dir, layout="harbor", trials=trials,
+    return JobView(name=job_dir.name, path=job_dir, layout="harbor", trials=[],
                    started_at=started, finished_at=finished, status=status,
                    meta={k: v for k, v in meta.items() if v is not None})
+
+
+#: A streamed job's trials are read through one tree per this many (its caches stay bounded).
+_STREAM_TREE_TRIALS = 1024
+#: Jobs with fewer trials are read whole even when streamed (~10 KB a trial, so at most ~50 MB):
+#: streaming reads each trial's ``result.json`` twice (~12% more CPU), worth it for big jobs only.
+STREAM_MIN_TRIALS = 5000
+
+
+def stream_job(root: Path, job_dir: Path, names: list[str] | None = None) -> TrialStream:
+    """The job with each trial (``names``, None: all) read in full only when asked. Variant and
+    attempt numbers depend on every trial, so each trial's identity is read first (its
+    ``result.json``) and only the numbers are kept: memory per trial is a name and two values.
+    A job of fewer than :data:`STREAM_MIN_TRIALS` trials is read whole instead."""
+    tree = SafeTree(root, quiet=True)
+    paths = trial_paths_of(tree, job_dir)
+    if len(paths) < STREAM_MIN_TRIALS:
+        whole = read_job(tree, job_dir)
+        by_name = {t.path.name: t for t in whole.trials}
+        whole.trials = []
+        return TrialStream(job=whole, names=[n for n in (names or by_name) if n in by_name], read_trial=by_name.get)
+    job = _job_header(tree, job_dir)
+    drafts = [identity_draft(tree, Path(d), job_dir.name) for d in paths]
+    _assign_variants(drafts)
+    _assign_attempts(drafts)
+    numbers = {os.path.basename(d.path): (d.variant, d.attempt) for d in drafts}
+    listed = list(numbers) if names is None else [n for n in names if n in numbers]
+    del drafts
+    trees = [tree]
+    reads = 0
+
+    def read_one(name: str) -> TrialView | None:
+        nonlocal reads
+        if reads and reads % _STREAM_TREE_TRIALS == 0:
+            trees[0] = SafeTree(root, quiet=True)
+        reads += 1
+        draft = read_trial(trees[0], job_dir / name, job_dir.name, job_running=job.status == "running")
+        draft.variant, draft.attempt = numbers[name]
+        return _view(draft)
+
+    return TrialStream(job=job, names=listed, read_trial=read_one)
 
 
 class HarborReader(SourceReader):
@@ -271,10 +321,23 @@ class HarborReader(SourceReader):
             job.trials = [t for t in job.trials if t.path == path]
             return [job]
         tree = SafeTree(path)
+        return [read_job(tree, j) for j in self._jobs(tree, path)]
+
+    def stream(self, path: Path) -> list[TrialStream]:
+        """Like :meth:`read`, each trial read when asked (SFT conversion of big jobs)."""
+        path = Path(path)
+        if not path.is_dir():
+            raise SourceError("not a directory", path)
+        if is_trial_dir(SafeTree(path), path):
+            return [stream_job(path.parent, path.parent, [path.name])]
+        return [stream_job(path, j) for j in self._jobs(SafeTree(path), path)]
+
+    @staticmethod
+    def _jobs(tree: SafeTree, path: Path) -> list[Path]:
         jobs = _job_dirs(tree, path)
         if not jobs:
             raise SourceError("not a Harbor/Pier root, job or trial directory", path)
-        return [read_job(tree, j) for j in jobs]
+        return jobs
 
 
 def _txt_files(directory: Path, pattern: str = "*.txt") -> list[Path]:

@@ -192,12 +192,16 @@ def merge_reads(reads: list[JobRead | SourceError]) -> JobRead | SourceError:
     return dataclasses.replace(first, rows=rows, sources=sources, warnings=messages)
 
 
+def can_fork() -> bool:
+    """Whether worker processes may be forked: only from a process running one thread (workers
+    then start at once, nothing re-imported; they never touch the parent's SQLite connection and
+    leave through ``os._exit``)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """fork when this process runs one thread (workers start at once, nothing re-imported; they
-    never touch the parent's SQLite connection and leave through ``os._exit``), else spawn."""
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+    """fork when :func:`can_fork`, else spawn."""
+    return multiprocessing.get_context("fork" if can_fork() else "spawn")
 
 
 def default_workers() -> int:

@@ -142,7 +142,8 @@ class Indexer:
         """Re-read what changed in these jobs; returns their index names (None for a job gone)."""
         keys: list[str] = []
         drafts: list[_Draft | None] = []
-        with SignatureChecker(self._workers(), self._known_trials(root)) as checker:
+        workers = self._workers()
+        with SignatureChecker(workers, self._known_trials(root) if workers > 1 else 0) as checker:
             for job_dir in job_dirs:
                 key = str(job_dir)
                 if key in self.done:

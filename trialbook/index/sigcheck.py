@@ -10,10 +10,10 @@ stats files and returns the paths whose signature differs.
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 
+from trialbook.index.jobread import can_fork
 from trialbook.index.signatures import files_sig
 
 #: Below this many trials to check in one run, comparing in this process is cheaper than forking.
@@ -37,7 +37,7 @@ class SignatureChecker:
 
     def __init__(self, workers: int, expected_trials: int) -> None:
         self._pool: Executor | None = None
-        if workers > 1 and expected_trials >= PARALLEL_MIN_TRIALS and _can_fork():
+        if workers > 1 and expected_trials >= PARALLEL_MIN_TRIALS and can_fork():  # (spawned workers would cost more than they save)
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
 
     def submit(self, known: Sequence[Known]) -> Callable[[], list[str]]:
@@ -60,8 +60,3 @@ class SignatureChecker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _can_fork() -> bool:
-    """fork only from a single-threaded process: workers start at once with nothing re-imported
-    and never touch the parent's SQLite connection (a spawned pool would cost more than it saves)."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
